@@ -1,0 +1,1 @@
+"""Metrics, YAML benchmarks, the batched runner and the leaderboard (see the evaluation issue)."""

@@ -1,0 +1,29 @@
+"""Which models the UI offers: the builtin ones, local folders, and OpenAI models when a key is set.
+
+Reads only the file system: it never loads weights, so listing is instant.
+"""
+from __future__ import annotations
+
+import settings
+
+
+def local_model_refs() -> list[str]:
+    """hf: references for each folder in the local models directory that holds a model or an adapter."""
+    root = settings.local_models_dir()
+    if not root.is_dir():
+        return []
+    return [
+        f"hf:{folder}"
+        for folder in sorted(root.iterdir())
+        if (folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()
+    ]
+
+
+def available_models(openai_key: str | None = None) -> list[str]:
+    from models.builtin import BUILTIN_MODELS
+    from models.openai_chat import OPENAI_CHAT_MODELS, key_available
+
+    refs = [f"builtin:{name}" for name in BUILTIN_MODELS] + local_model_refs()
+    if key_available(openai_key):
+        refs += [f"openai:{m}" for m in OPENAI_CHAT_MODELS]
+    return refs

@@ -1,0 +1,68 @@
+"""`dummy:<behaviour>`: weight-free models so the whole pipeline (UI, jobs, evaluation) runs in tests.
+
+Tokens are whitespace-separated words. Add a behaviour by adding an entry to BEHAVIOURS.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterator
+
+from models.errors import ModelError, UnknownModelError
+from models.generation import ChatModel, GenerationParams, Message, TextStream, validate_messages
+
+
+def _echo(messages: list[Message]) -> str:
+    return "You said: " + messages[-1]["content"]
+
+
+def _words(text: str, delay: float = 0.0) -> Iterator[str]:
+    for i, word in enumerate(text.split(" ")):
+        if delay:
+            time.sleep(delay)
+        yield word if i == 0 else " " + word
+
+
+def _failing(messages: list[Message]) -> Iterator[str]:
+    yield "Starting"
+    raise ModelError("dummy:fail-generate failed while generating, as it always does (a test model).")
+
+
+# behaviour -> (answer text or chunk generator, seconds per word)
+BEHAVIOURS: dict[str, tuple[Callable[[list[Message]], str | Iterator[str]], float]] = {
+    "echo": (_echo, 0.0),
+    "slow": (_echo, 0.05),
+    "fail-generate": (_failing, 0.0),
+}
+FAILS_TO_LOAD = "fail-load"
+
+
+class DummyChatModel(ChatModel):
+    def __init__(self, behaviour: str):
+        self.ref = f"dummy:{behaviour}"
+        self.behaviour = behaviour
+        self.context_length = None
+        self.load_notes = []
+
+    def stream(self, messages: list[Message], params: GenerationParams) -> TextStream:
+        validate_messages(messages)
+        answer, delay = BEHAVIOURS[self.behaviour]
+        produced = answer(messages)
+        chunks = _words(produced, delay) if isinstance(produced, str) else produced
+
+        def limited():
+            for i, chunk in enumerate(chunks):
+                if i >= params.max_new_tokens:
+                    return
+                yield chunk
+
+        prompt_tokens = sum(len(m["content"].split()) for m in messages)
+        return TextStream(limited(), params, prompt_tokens=prompt_tokens)
+
+
+def load(behaviour: str) -> DummyChatModel:
+    if behaviour == FAILS_TO_LOAD:
+        raise ModelError("dummy:fail-load cannot be loaded, as it always does (a test model).")
+    if behaviour not in BEHAVIOURS:
+        known = ", ".join(f"dummy:{b}" for b in [*BEHAVIOURS, FAILS_TO_LOAD])
+        raise UnknownModelError(f"dummy:{behaviour} is not a dummy behaviour; known: {known}.")
+    return DummyChatModel(behaviour)

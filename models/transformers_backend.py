@@ -1,0 +1,227 @@
+"""A transformers causal LM behind the ChatModel API: chat template, context truncation, batching, streaming.
+
+One lock per model serialises generation: on a CPU two generations at once would only share the same cores,
+and it keeps a shared model safe across chat sessions.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from models.errors import ModelError
+from models.generation import ChatModel, Generation, GenerationParams, Message, TextStream, validate_messages
+
+PLAIN_TEMPLATE_NOTE = "This model has no chat template, so a plain 'User:/Assistant:' prompt was used."
+
+
+def pick_device_and_dtype(dtype_name: str):
+    """auto: bfloat16 on CPU (about 2x float32 speed on 2 cores) and on GPUs that support it, else float16."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype_name != "auto":
+        dtype = getattr(torch, dtype_name, None)
+        if not isinstance(dtype, torch.dtype):
+            raise ModelError(f"PHARMATUNE_DTYPE={dtype_name!r} is not a torch dtype (try float32 or bfloat16).")
+        return device, dtype
+    if device == "cuda":
+        return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return device, torch.bfloat16
+
+
+class _TokenCountingStreamer:
+    """A TextIteratorStreamer that also counts generated tokens (built lazily to keep transformers out of import)."""
+
+    def __new__(cls, tokenizer, timeout: float):
+        from transformers import TextIteratorStreamer
+
+        class Counting(TextIteratorStreamer):
+            generated = 0
+
+            def put(self, value):
+                if not (self.skip_prompt and self.next_tokens_are_prompt):
+                    self.generated += int(value.numel())
+                super().put(value)
+
+        return Counting(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
+
+
+class TransformersChatModel(ChatModel):
+    def __init__(self, ref: str, model, tokenizer, *, notes: list[str] | None = None):
+        self.ref = ref
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.load_notes = list(notes or [])
+        self.memory_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+        self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
+        self._lock = threading.Lock()
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"
+
+    # -- prompts -------------------------------------------------------------------------------------------
+    def _encode(self, messages: list[Message]) -> list[int]:
+        if self.tokenizer.chat_template:
+            enc = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+            return list(enc["input_ids"])
+        text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant:"
+        return self.tokenizer(text)["input_ids"]
+
+    def prompt_ids(self, messages: list[Message], max_new_tokens: int) -> tuple[list[int], list[str]]:
+        """Token ids of the prompt, cut to fit the context with room for the answer, and notes saying what was cut."""
+        validate_messages(messages)
+        notes = [] if self.tokenizer.chat_template else [PLAIN_TEMPLATE_NOTE]
+        budget = self.context_length - max_new_tokens
+        if budget < 16:
+            raise ModelError(
+                f"max new tokens ({max_new_tokens}) leaves no room for the prompt in {self.ref}'s "
+                f"{self.context_length}-token context; lower it."
+            )
+        ids = self._encode(messages)
+        if len(ids) <= budget:
+            return ids, notes
+        system = [m for m in messages[:1] if m["role"] == "system"]
+        turns = messages[len(system):]
+        dropped = 0
+        while len(turns) > 1 and len(ids) > budget:
+            turns = turns[2:] if len(turns) > 2 else turns[1:]
+            dropped += 1
+            ids = self._encode(system + turns)
+        if dropped:
+            notes.append(f"Earlier turns were left out to fit {self.ref}'s {self.context_length}-token context.")
+        if len(ids) > budget:
+            last = turns[-1]
+            content_ids = self.tokenizer(last["content"], add_special_tokens=False)["input_ids"]
+            overflow = len(ids) - budget
+            keep = len(content_ids) - overflow
+            if keep < 1:
+                raise ModelError(f"The system prompt alone is longer than {self.ref}'s context; shorten it.")
+            cut = self.tokenizer.decode(content_ids[:keep])
+            ids = self._encode(system + turns[:-1] + [{"role": "user", "content": cut}])[:budget]
+            notes.append(
+                f"Your message was {len(content_ids)} tokens; {self.ref} reads {self.context_length} tokens "
+                f"in all, so its last {overflow} tokens were cut."
+            )
+        return ids, notes
+
+    def _generate_kwargs(self, params: GenerationParams) -> dict:
+        kwargs = dict(
+            max_new_tokens=params.max_new_tokens,
+            do_sample=not params.greedy,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        if params.greedy:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=None)
+        if params.stop:
+            kwargs.update(stop_strings=params.stop, tokenizer=self.tokenizer)
+        return kwargs
+
+    def _seed(self, params: GenerationParams) -> None:
+        if params.seed is not None:
+            import torch
+
+            torch.manual_seed(params.seed)
+
+    # -- batch ---------------------------------------------------------------------------------------------
+    def generate(self, conversations: list[list[Message]], params: GenerationParams) -> list[Generation]:
+        """Left-padded batch generation; each answer is cut at the first stop string."""
+        import time
+
+        import torch
+
+        from models.generation import cut_at_stop
+
+        prompts = [self.prompt_ids(m, params.max_new_tokens) for m in conversations]
+        width = max(len(ids) for ids, _ in prompts)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids, _ in prompts])
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids, _ in prompts])
+        device = self.model.device
+        with self._lock, torch.inference_mode():
+            self._seed(params)
+            start = time.perf_counter()
+            out = self.model.generate(
+                input_ids=input_ids.to(device), attention_mask=attention.to(device), **self._generate_kwargs(params)
+            )
+            seconds = time.perf_counter() - start
+        eos = set(self._eos_ids())
+        results = []
+        for row, (ids, notes) in zip(out[:, width:].tolist(), prompts):
+            n = next((i for i, t in enumerate(row) if t in eos), len(row))
+            text, stopped = cut_at_stop(self.tokenizer.decode(row[:n], skip_special_tokens=True), params.stop)
+            finish = "stop" if stopped or n < len(row) else "length"
+            results.append(Generation(text, len(ids), n, seconds, None, finish, notes))
+        return results
+
+    def _eos_ids(self) -> list[int]:
+        eos = self.model.generation_config.eos_token_id
+        ids = eos if isinstance(eos, list) else [eos]
+        return [i for i in ids + [self.tokenizer.eos_token_id] if i is not None]
+
+    # -- streaming -----------------------------------------------------------------------------------------
+    def stream(self, messages: list[Message], params: GenerationParams) -> TextStream:
+        """Generate in a thread and hand text over as tokens arrive; closing the stream stops generation."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        ids, notes = self.prompt_ids(messages, params.max_new_tokens)
+        streamer = _TokenCountingStreamer(self.tokenizer, timeout=600)
+        cancelled = threading.Event()
+
+        class StopWhenCancelled(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return cancelled.is_set()
+
+        errors: list[BaseException] = []
+
+        def run():
+            try:
+                with self._lock, torch.inference_mode():
+                    self._seed(params)
+                    self.model.generate(
+                        input_ids=torch.tensor([ids], device=self.model.device),
+                        attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=self.model.device),
+                        streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([StopWhenCancelled()]),
+                        **self._generate_kwargs(params),
+                    )
+            except BaseException as exc:  # surfaced to the reader below, never lost in the thread
+                errors.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=run, daemon=True, name=f"generate {self.ref}")
+
+        def chunks():
+            thread.start()
+            for piece in streamer:
+                yield piece
+            thread.join()
+            if errors:
+                raise ModelError(f"{self.ref} failed while generating: {errors[0]}") from errors[0]
+
+        return TextStream(
+            chunks(), params, prompt_tokens=len(ids), notes=notes,
+            count_tokens=lambda: streamer.generated, cancel=cancelled.set,
+        )
+
+
+def load_folder(ref: str, folder: str | Path, *, adapter: str | Path | None = None, notes=None) -> TransformersChatModel:
+    """Load a transformers folder (or hub id), optionally with a PEFT adapter merged in for speed."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import settings
+
+    device, dtype = pick_device_and_dtype(settings.inference_dtype())
+    trust = settings.trust_remote_code()
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, trust_remote_code=trust)
+    tokenizer_source = folder
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        if (Path(adapter) / "tokenizer_config.json").exists():
+            tokenizer_source = adapter
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source), trust_remote_code=trust)
+    return TransformersChatModel(ref, model.to(device), tokenizer, notes=notes)

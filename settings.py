@@ -1,0 +1,38 @@
+"""Where PharmaTune keeps things, read from the environment so Docker, Spaces and tests can redirect them.
+
+Every value is read at call time (not import time) so tests and child processes can change it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Converted models and other derived files (default ~/.cache/pharmatune)."""
+    return Path(os.environ.get("PHARMATUNE_CACHE", Path.home() / ".cache" / "pharmatune")).expanduser()
+
+
+def local_models_dir() -> Path:
+    """Folders of transformers models the user dropped in; each one shows in the model lists."""
+    return Path(os.environ.get("PHARMATUNE_LOCAL_MODELS", "local_models")).expanduser()
+
+
+def runs_dir() -> Path:
+    """One folder per job (config.yaml, events.jsonl, checkpoints ...)."""
+    return Path(os.environ.get("PHARMATUNE_RUNS", "runs")).expanduser()
+
+
+def model_memory_budget_bytes() -> int:
+    """Loaded models are unloaded least-recently-used first once their weights exceed this."""
+    return int(float(os.environ.get("PHARMATUNE_MODEL_MEMORY_GB", "8")) * 1024**3)
+
+
+def inference_dtype() -> str:
+    """auto = bfloat16 (about twice float32's speed on CPU for SmolLM2, same greedy text), else a torch dtype name."""
+    return os.environ.get("PHARMATUNE_DTYPE", "auto")
+
+
+def trust_remote_code() -> bool:
+    """Off unless the user sets PHARMATUNE_TRUST_REMOTE_CODE=1: remote code runs with the app's rights."""
+    return os.environ.get("PHARMATUNE_TRUST_REMOTE_CODE", "0") == "1"

@@ -1,0 +1,1 @@
+"""Fine-tuning: typed configs, methods, tasks, jobs and searches (see the fine-tuning issue)."""
