@@ -49,7 +49,7 @@ def spec(name: str) -> BuiltinModel:
     if name not in BUILTIN_MODELS:
         from difflib import get_close_matches
 
-        close = get_close_matches(name, BUILTIN_MODELS, n=1)
+        close = get_close_matches(name, BUILTIN_MODELS, n=1, cutoff=0.3)
         hint = f" Did you mean builtin:{close[0]}?" if close else ""
         raise UnknownModelError(
             f"builtin:{name} is not a builtin model.{hint} Builtin models: "

