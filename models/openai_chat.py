@@ -23,7 +23,8 @@ def describe_error(model: str, exc: Exception) -> str:
     """One readable sentence naming what OpenAI said, for every error class the client raises."""
     import openai
 
-    said = getattr(exc, "message", None) or str(exc)
+    body = getattr(exc, "body", None)
+    said = (body.get("message") if isinstance(body, dict) else None) or getattr(exc, "message", None) or str(exc)
     status = getattr(exc, "status_code", None)
     if isinstance(exc, openai.AuthenticationError):
         return f"OpenAI rejected the API key (401): {said}"

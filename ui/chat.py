@@ -120,10 +120,11 @@ def build(default_model: str) -> None:
     panes = gr.State(None)
 
     with gr.Row():
-        model_a = gr.Dropdown(available_models(), value=default_model, label="Model", allow_custom_value=True, scale=4)
-        model_b = gr.Dropdown(available_models(), value=default_model, label="Second model", allow_custom_value=True,
+        model_a = gr.Dropdown(available_models(), value=default_model, label="Model", allow_custom_value=True, scale=4,
+                              elem_id="model-a")
+        model_b = gr.Dropdown(available_models(), value=default_model, label="Second model", allow_custom_value=True, elem_id="model-b",
                               visible=False, scale=4)
-        compare = gr.Checkbox(label="Compare two models side by side", value=False, scale=1)
+        compare = gr.Checkbox(label="Compare two models side by side", value=False, scale=1, elem_id="compare")
     with gr.Row():
         with gr.Column():
             chat_a = gr.Chatbot(label="Answer", height=420, elem_id="chat-a")
