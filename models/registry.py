@@ -10,6 +10,7 @@ from difflib import get_close_matches
 from typing import Callable
 
 import settings
+from models import compute
 from models.cache import ModelCache
 from models.errors import ModelError, UnknownModelError
 from models.generation import ChatModel
@@ -78,9 +79,11 @@ def resolve(ref: str, *, api_key: str | None = None) -> ChatModel:
     """The loaded model for `ref`, loading it on first use. Errors are ModelError with a readable message."""
     scheme, rest = parse(ref)
     backend = BACKENDS[scheme]
-    load = lambda: backend.load(rest, api_key=api_key)  # noqa: E731
     try:
-        return CACHE.get(f"{scheme}:{rest}", load) if backend.cached else load()
+        if not backend.cached:
+            return backend.load(rest, api_key=api_key)
+        # Weights load on the compute thread, where they will run (models/compute.py says why).
+        return CACHE.get(f"{scheme}:{rest}", lambda: compute.run(backend.load, rest, api_key=api_key))
     except ModelError:
         raise
     except Exception as exc:  # noqa: BLE001 - name the reference whatever the loader raised

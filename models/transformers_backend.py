@@ -1,13 +1,14 @@
 """A transformers causal LM behind the ChatModel API: chat template, context truncation, batching, streaming.
 
-One lock per model serialises generation: on a CPU two generations at once would only share the same cores,
-and it keeps a shared model safe across chat sessions.
+Every forward pass runs on the process's single compute thread (models/compute.py explains why); that also
+serialises generation, so one loaded model is shared safely by every chat session.
 """
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
+from models import compute
 from models.errors import ModelError
 from models.generation import ChatModel, Generation, GenerationParams, Message, TextStream, validate_messages
 
@@ -54,7 +55,6 @@ class TransformersChatModel(ChatModel):
         self.load_notes = list(notes or [])
         self.memory_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
-        self._lock = threading.Lock()
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
@@ -139,13 +139,18 @@ class TransformersChatModel(ChatModel):
         input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids, _ in prompts])
         attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids, _ in prompts])
         device = self.model.device
-        with self._lock, torch.inference_mode():
-            self._seed(params)
-            start = time.perf_counter()
-            out = self.model.generate(
-                input_ids=input_ids.to(device), attention_mask=attention.to(device), **self._generate_kwargs(params)
-            )
-            seconds = time.perf_counter() - start
+
+        def run():
+            with torch.inference_mode():
+                self._seed(params)
+                start = time.perf_counter()
+                out = self.model.generate(
+                    input_ids=input_ids.to(device), attention_mask=attention.to(device),
+                    **self._generate_kwargs(params),
+                )
+                return out, time.perf_counter() - start
+
+        out, seconds = compute.run(run)
         eos = set(self._eos_ids())
         results = []
         for row, (ids, notes) in zip(out[:, width:].tolist(), prompts):
@@ -162,7 +167,7 @@ class TransformersChatModel(ChatModel):
 
     # -- streaming -----------------------------------------------------------------------------------------
     def stream(self, messages: list[Message], params: GenerationParams) -> TextStream:
-        """Generate in a thread and hand text over as tokens arrive; closing the stream stops generation."""
+        """Generate on the compute thread and hand text over as tokens arrive; closing the stream stops it."""
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
 
@@ -178,7 +183,7 @@ class TransformersChatModel(ChatModel):
 
         def run():
             try:
-                with self._lock, torch.inference_mode():
+                with torch.inference_mode():
                     self._seed(params)
                     self.model.generate(
                         input_ids=torch.tensor([ids], device=self.model.device),
@@ -191,13 +196,16 @@ class TransformersChatModel(ChatModel):
                 errors.append(exc)
                 streamer.end()
 
-        thread = threading.Thread(target=run, daemon=True, name=f"generate {self.ref}")
-
         def chunks():
-            thread.start()
+            if compute.on_compute_thread():  # no other thread could run the job: generate first, then hand it over
+                self.last_job = None
+                run()
+            else:
+                self.last_job = compute.submit(run)
             for piece in streamer:
                 yield piece
-            thread.join()
+            if self.last_job is not None:
+                self.last_job.result()
             if errors:
                 raise ModelError(f"{self.ref} failed while generating: {errors[0]}") from errors[0]
 
@@ -209,6 +217,10 @@ class TransformersChatModel(ChatModel):
 
 def load_folder(ref: str, folder: str | Path, *, adapter: str | Path | None = None, notes=None) -> TransformersChatModel:
     """Load a transformers folder (or hub id), optionally with a PEFT adapter merged in for speed."""
+    return compute.run(_load_folder, ref, folder, adapter, notes)
+
+
+def _load_folder(ref, folder, adapter, notes) -> TransformersChatModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     import settings

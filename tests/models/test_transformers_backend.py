@@ -62,8 +62,7 @@ def test_closing_the_stream_stops_generation_early(tiny_llama):
     it = iter(stream)
     next(it)
     it.close()
-    with model._lock:  # the generation thread has released the model
-        pass
+    model.last_job.result(timeout=30)  # the compute thread finished that generation
     assert stream.result.finish_reason == "cancelled"
     assert stream.result.completion_tokens < 100
 
@@ -144,3 +143,11 @@ def test_a_folder_without_config_is_named(tmp_path):
 def test_a_missing_adapter_is_named(tiny_llama, tmp_path):
     with pytest.raises(ModelError, match="no PEFT adapter"):
         resolve(f"hf:{tiny_llama}?adapter={tmp_path}")
+
+
+def test_streaming_from_the_compute_thread_itself_does_not_deadlock(tiny_llama):
+    from models import compute
+
+    model = resolve(f"hf:{tiny_llama}")
+    text = compute.run(lambda: "".join(model.stream(Q, GenerationParams(max_new_tokens=6))))
+    assert text == model.chat(Q, GenerationParams(max_new_tokens=6)).text
