@@ -7,10 +7,10 @@ PIP := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 
 .PHONY: install run test test-fast bench browser prepare clean
 
-$(STAMP): requirements.txt requirements-nodeps.txt constraints.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -r requirements.txt
+	$(PIP) -r requirements-dev.txt
 	$(PIP) --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
