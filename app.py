@@ -45,7 +45,7 @@ def warm_up(ref: str) -> None:
         from models import ModelError, registry
 
         try:
-            if registry.BACKENDS[registry.parse(ref)[0]].cached:
+            if registry.loads_weights(ref):
                 registry.resolve(ref)
         except ModelError as exc:
             logging.getLogger("pharmatune").warning("preloading %s failed: %s", ref, exc)

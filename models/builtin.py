@@ -145,8 +145,6 @@ def load(name: str):
     folder = prepare(name)
     try:
         return load_folder(ref, folder)
-    except MissingPackageError:
-        raise
     except Exception as exc:  # noqa: BLE001 - any unreadable file in the cache means: convert again
         folder = prepare(name, force=True)
         note = f"The converted copy of {ref} in {folder} was unreadable ({type(exc).__name__}), so it was converted again."

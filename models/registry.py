@@ -90,5 +90,10 @@ def resolve(ref: str, *, api_key: str | None = None) -> ChatModel:
         raise ModelError(f"{ref} could not be loaded: {type(exc).__name__}: {exc}") from exc
 
 
+def loads_weights(ref: str) -> bool:
+    """True for references whose weights load into this process (and so are worth preloading or announcing)."""
+    return BACKENDS[parse(ref)[0]].cached
+
+
 def is_loaded(ref: str) -> bool:
     return ref.strip() in CACHE.loaded()

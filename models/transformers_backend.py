@@ -6,11 +6,14 @@ serialises generation, so one loaded model is shared safely by every chat sessio
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from models import compute
 from models.errors import ModelError
-from models.generation import ChatModel, Generation, GenerationParams, Message, TextStream, validate_messages
+from models.generation import (
+    ChatModel, Generation, GenerationParams, Message, TextStream, cut_at_stop, validate_messages,
+)
 
 PLAIN_TEMPLATE_NOTE = "This model has no chat template, so a plain 'User:/Assistant:' prompt was used."
 
@@ -30,21 +33,19 @@ def pick_device_and_dtype(dtype_name: str):
     return device, torch.bfloat16
 
 
-class _TokenCountingStreamer:
-    """A TextIteratorStreamer that also counts generated tokens (built lazily to keep transformers out of import)."""
+def counting_streamer(tokenizer, timeout: float):
+    """A TextIteratorStreamer that also counts generated tokens (defined here so transformers loads only on use)."""
+    from transformers import TextIteratorStreamer
 
-    def __new__(cls, tokenizer, timeout: float):
-        from transformers import TextIteratorStreamer
+    class Counting(TextIteratorStreamer):
+        generated = 0
 
-        class Counting(TextIteratorStreamer):
-            generated = 0
+        def put(self, value):
+            if not (self.skip_prompt and self.next_tokens_are_prompt):
+                self.generated += int(value.numel())
+            super().put(value)
 
-            def put(self, value):
-                if not (self.skip_prompt and self.next_tokens_are_prompt):
-                    self.generated += int(value.numel())
-                super().put(value)
-
-        return Counting(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
+    return Counting(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
 
 
 class TransformersChatModel(ChatModel):
@@ -127,11 +128,7 @@ class TransformersChatModel(ChatModel):
     # -- batch ---------------------------------------------------------------------------------------------
     def generate(self, conversations: list[list[Message]], params: GenerationParams) -> list[Generation]:
         """Left-padded batch generation; each answer is cut at the first stop string."""
-        import time
-
         import torch
-
-        from models.generation import cut_at_stop
 
         prompts = [self.prompt_ids(m, params.max_new_tokens) for m in conversations]
         width = max(len(ids) for ids, _ in prompts)
@@ -172,7 +169,7 @@ class TransformersChatModel(ChatModel):
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         ids, notes = self.prompt_ids(messages, params.max_new_tokens)
-        streamer = _TokenCountingStreamer(self.tokenizer, timeout=600)
+        streamer = counting_streamer(self.tokenizer, timeout=600)
         cancelled = threading.Event()
 
         class StopWhenCancelled(StoppingCriteria):

@@ -44,9 +44,8 @@ def _answer(pane: Pane, messages: list[dict], params, api_key: str | None, out: 
     """Runs in a worker thread: load, stream, and report ('text', pane, piece) ... then ('done'|'error', ...)."""
     from models import ModelError, registry
 
-    stream = None
     try:
-        if registry.BACKENDS[registry.parse(pane.ref)[0]].cached and not registry.is_loaded(pane.ref):
+        if registry.loads_weights(pane.ref) and not registry.is_loaded(pane.ref):
             out.put(("loading", pane, None))
         model = registry.resolve(pane.ref, api_key=api_key)
         notes, model.load_notes = list(model.load_notes), []
@@ -181,11 +180,10 @@ def build(default_model: str) -> None:
 
     def respond(text, state, ref_a, ref_b, comparing, sys_prompt, temp, top, max_new, stops, key):
         current = state or {}
-        wanted = [ref_a] + ([ref_b] if comparing else [])
+        wanted = {"a": ref_a, **({"b": ref_b} if comparing else {})}
         # A pane keeps its conversation while its model stays the same; a new model starts a new one.
-        chosen = [current.get(("a", "b")[i]) for i in range(len(wanted))]
-        chosen = [p if p and p.ref == r else Pane(r) for p, r in zip(chosen, wanted)]
-        new_state = {("a", "b")[i]: p for i, p in enumerate(chosen)}
+        new_state = {k: current[k] if k in current and current[k].ref == ref else Pane(ref) for k, ref in wanted.items()}
+        chosen = list(new_state.values())
         try:
             params = GenerationParams(int(max_new), float(temp), float(top), parse_stop(stops))
         except InputError as exc:
