@@ -36,3 +36,19 @@ def inference_dtype() -> str:
 def trust_remote_code() -> bool:
     """Off unless the user sets PHARMATUNE_TRUST_REMOTE_CODE=1: remote code runs with the app's rights."""
     return os.environ.get("PHARMATUNE_TRUST_REMOTE_CODE", "0") == "1"
+
+
+def data_dir() -> Path:
+    """Bundled sets (built from packages), uploads and exports. Uploads are confined to data_dir()/uploads."""
+    return Path(os.environ.get("PHARMATUNE_DATA", "datasets")).expanduser()
+
+
+def shared_data_dir() -> Path:
+    """The real benchmark sets beside the project (../shared/data): read, never copied into the repo."""
+    default = Path(__file__).resolve().parent.parent / "shared" / "data"
+    return Path(os.environ.get("PHARMATUNE_SHARED_DATA", default)).expanduser()
+
+
+def max_upload_bytes() -> int:
+    """Uploads larger than this are refused before they are read (PHARMATUNE_MAX_UPLOAD_MB, default 200)."""
+    return int(float(os.environ.get("PHARMATUNE_MAX_UPLOAD_MB", "200")) * 1024**2)

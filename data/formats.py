@@ -1,0 +1,280 @@
+"""Row formats: one JSON object (or table row) <-> one Record. A registry, so a new format is one entry.
+
+parse(obj) turns a row into a Record or raises RowProblem naming the field; dump(record) is the inverse and
+raises DataError when the format cannot hold the record (a multi-turn chat has no Alpaca form).
+field(i, key) names message i's role/content in the format's own terms, so errors point at the user's keys.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+from data.records import DataError, Record
+
+
+class RowProblem(Exception):
+    def __init__(self, field: str, message: str, code: str = "missing_field"):
+        super().__init__(message)
+        self.field, self.message, self.code = field, message, code
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    description: str
+    parse: Callable[[dict], Record]
+    dump: Callable[[Record], dict]
+    field: Callable[[int, str], str]
+
+
+def _text(obj: dict, key: str, *, required: bool = True) -> str:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise RowProblem(key, f'missing field "{key}"')
+        return ""
+    if not isinstance(value, str):
+        raise RowProblem(key, f'"{key}" must be a string, not {type(value).__name__}', "wrong_type")
+    return value
+
+
+def _rest(obj: dict, known: set[str]) -> dict:
+    """Keys a format does not use become metadata (an explicit "meta" object is merged in)."""
+    meta = {k: v for k, v in obj.items() if k not in known and k != "meta"}
+    if isinstance(obj.get("meta"), dict):
+        meta.update(obj["meta"])
+    return meta
+
+
+def _content(value, field: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in value):
+        return "".join(str(p.get("text", "")) for p in value)  # OpenAI's list-of-text-parts form
+    if value is None:
+        raise RowProblem(field, f'missing field "{field}"')
+    raise RowProblem(field, f'"{field}" must be a string, not {type(value).__name__}', "wrong_type")
+
+
+# --- OpenAI chat JSONL: {"messages": [{"role", "content", "weight"?}]} -------------------------------------
+
+def _parse_messages(obj: dict) -> Record:
+    messages = obj.get("messages")
+    if messages is None:
+        raise RowProblem("messages", 'missing field "messages"')
+    if not isinstance(messages, list) or not messages:
+        raise RowProblem("messages", '"messages" must be a non-empty list', "wrong_type")
+    out = []
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise RowProblem(f"messages[{i}]", "each message must be an object with role and content", "wrong_type")
+        role = message.get("role")
+        if not isinstance(role, str):
+            raise RowProblem(f"messages[{i}].role", f'missing field "role" in message {i}')
+        clean = {"role": role, "content": _content(message.get("content"), f"messages[{i}].content")}
+        if "weight" in message:
+            clean["weight"] = message["weight"]
+        out.append(clean)
+    return Record(out, _rest(obj, {"messages"}))
+
+
+def _dump_openai(record: Record) -> dict:
+    return {"messages": record.messages}
+
+
+def _dump_records(record: Record) -> dict:
+    return record.to_dict()
+
+
+# --- Alpaca: {"instruction", "input"?, "output", "system"?} ----------------------------------------------
+
+def _parse_alpaca(obj: dict) -> Record:
+    instruction = _text(obj, "instruction")
+    extra = _text(obj, "input", required=False)
+    output = _text(obj, "output")
+    prompt = f"{instruction}\n\n{extra}" if extra.strip() else instruction
+    return Record.chat(prompt, output, system=_text(obj, "system", required=False) or None,
+                       **_rest(obj, {"instruction", "input", "output", "system"}))
+
+
+def _single_turn(record: Record, fmt: str) -> tuple[str | None, str, str]:
+    roles = [m["role"] for m in record.messages]
+    if roles not in (["user", "assistant"], ["system", "user", "assistant"]):
+        raise DataError(f"{fmt} holds one question and one answer; this record has roles {roles}. "
+                        "Export it as openai or sharegpt instead.")
+    system = record.messages[0]["content"] if roles[0] == "system" else None
+    return system, record.messages[-2]["content"], record.messages[-1]["content"]
+
+
+def _dump_alpaca(record: Record) -> dict:
+    system, prompt, answer = _single_turn(record, "alpaca")
+    out = {"instruction": prompt, "input": "", "output": answer}
+    return {**out, "system": system} if system else out
+
+
+ALPACA_FIELDS = {"system": "system", "user": "instruction", "assistant": "output"}
+
+# --- ShareGPT: {"conversations": [{"from": "human"|"gpt"|"system", "value"}], "system"?} -------------------
+
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "chatgpt": "assistant", "bot": "assistant", "model": "assistant", "system": "system"}
+
+
+def _parse_sharegpt(obj: dict) -> Record:
+    turns = obj.get("conversations")
+    if turns is None:
+        raise RowProblem("conversations", 'missing field "conversations"')
+    if not isinstance(turns, list) or not turns:
+        raise RowProblem("conversations", '"conversations" must be a non-empty list', "wrong_type")
+    messages = []
+    if system := _text(obj, "system", required=False):
+        messages.append({"role": "system", "content": system})
+    for i, turn in enumerate(turns):
+        if not isinstance(turn, dict):
+            raise RowProblem(f"conversations[{i}]", "each turn must be an object with from and value", "wrong_type")
+        speaker = turn.get("from")
+        if speaker not in SHAREGPT_ROLES:
+            raise RowProblem(f"conversations[{i}].from", f'unknown speaker {speaker!r}; expected one of '
+                             f'{", ".join(sorted(SHAREGPT_ROLES))}', "bad_role")
+        messages.append({"role": SHAREGPT_ROLES[speaker], "content": _content(turn.get("value"),
+                                                                              f"conversations[{i}].value")})
+    return Record(messages, _rest(obj, {"conversations", "system"}))
+
+
+def _dump_sharegpt(record: Record) -> dict:
+    names = {"user": "human", "assistant": "gpt", "system": "system"}
+    return {"conversations": [{"from": names.get(m["role"], m["role"]), "value": m["content"]}
+                              for m in record.messages]}
+
+
+# --- prompt/completion JSONL ------------------------------------------------------------------------------
+
+def _parse_prompt_completion(obj: dict) -> Record:
+    return Record.chat(_text(obj, "prompt"), _text(obj, "completion"),
+                       **_rest(obj, {"prompt", "completion"}))
+
+
+def _dump_prompt_completion(record: Record) -> dict:
+    system, prompt, answer = _single_turn(record, "prompt/completion")
+    return {"prompt": f"{system}\n\n{prompt}" if system else prompt, "completion": answer}
+
+
+FORMATS: dict[str, Format] = {
+    "records": Format("records", "PharmaTune's own JSONL: OpenAI messages plus a meta object (task, label, "
+                      "SMILES, id, source)", _parse_messages, _dump_records, lambda i, k: f"messages[{i}].{k}"),
+    "openai": Format("openai", 'OpenAI chat fine-tuning JSONL: {"messages": [{"role", "content"}]}',
+                     _parse_messages, _dump_openai, lambda i, k: f"messages[{i}].{k}"),
+    "alpaca": Format("alpaca", 'Alpaca: {"instruction", "input", "output"}', _parse_alpaca, _dump_alpaca,
+                     lambda i, k: ALPACA_FIELDS.get(k, k)),
+    "sharegpt": Format("sharegpt", 'ShareGPT: {"conversations": [{"from", "value"}]}', _parse_sharegpt,
+                       _dump_sharegpt, lambda i, k: f"conversations[{i}].{'from' if k == 'role' else 'value'}"),
+    "prompt_completion": Format("prompt_completion", 'prompt/completion JSONL: {"prompt", "completion"}',
+                                _parse_prompt_completion, _dump_prompt_completion,
+                                lambda i, k: "prompt" if i == 0 else "completion"),
+}
+# Alpaca names message fields by role, not index: field() gets the role in place of the key there.
+DETECT_KEYS = [("messages", "openai"), ("conversations", "sharegpt"), ("instruction", "alpaca"),
+               ("prompt", "prompt_completion"), ("completion", "prompt_completion")]
+
+
+def get(name: str) -> Format:
+    if name not in FORMATS:
+        close = difflib.get_close_matches(name, FORMATS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise DataError(f"Unknown format {name!r}.{hint} Known: {', '.join(FORMATS)}.")
+    return FORMATS[name]
+
+
+def detect(obj) -> str | None:
+    """The format whose identifying key the object has (records when it also has meta), or None."""
+    if not isinstance(obj, dict):
+        return None
+    for key, name in DETECT_KEYS:
+        if key in obj:
+            return "records" if name == "openai" and "meta" in obj else name
+    return None
+
+
+def field_name(fmt: Format, index: int, message: dict, key: str) -> str:
+    """The user's own name for a message field (Alpaca fields depend on the role, the others on the index)."""
+    return fmt.field(index, message.get("role", key) if fmt.name == "alpaca" else key)
+
+
+# --- tables (CSV, Parquet, Hugging Face datasets without chat columns): a column mapping --------------------
+
+MAPPING_GUESSES = {
+    "prompt": ("prompt", "question", "instruction", "input", "text", "smiles", "query"),
+    "completion": ("completion", "answer", "output", "response", "label", "target", "y"),
+    "system": ("system",),
+}
+
+
+def guess_mapping(columns: list[str]) -> dict[str, str]:
+    """prompt/completion/system -> column, from common column names (case-insensitive)."""
+    lower = {c.lower(): c for c in columns}
+    mapping: dict[str, str] = {}
+    for role, names in MAPPING_GUESSES.items():
+        for name in names:
+            if name in lower and lower[name] not in mapping.values():
+                mapping[role] = lower[name]
+                break
+    return mapping
+
+
+def parse_mapping(text: str | None) -> dict[str, str] | None:
+    """'prompt=question,completion=answer' -> dict (the CLI and UI form of a column mapping)."""
+    if not text or not text.strip():
+        return None
+    mapping = {}
+    for part in text.split(","):
+        role, sep, column = part.partition("=")
+        if not sep or role.strip() not in MAPPING_GUESSES or not column.strip():
+            raise DataError(f"Bad column mapping {part.strip()!r}: write role=column with role one of "
+                            f"{', '.join(MAPPING_GUESSES)}, e.g. prompt=question,completion=answer")
+        mapping[role.strip()] = column.strip()
+    return mapping
+
+
+def table_parser(mapping: dict[str, str]) -> Callable[[dict], Record]:
+    """Row -> Record with the mapped columns as turns; every other non-empty column becomes metadata."""
+    if "prompt" not in mapping:
+        raise DataError("The column mapping needs a prompt column, e.g. prompt=question,completion=answer")
+    used = set(mapping.values())
+
+    def parse(row: dict) -> Record:
+        if "messages" in row and isinstance(row["messages"], str):  # a chat column stored as JSON text
+            try:
+                return _parse_messages({**row, "messages": json.loads(row["messages"])})
+            except json.JSONDecodeError as exc:
+                raise RowProblem("messages", f"bad JSON in the messages column: {exc.msg}", "bad_json")
+        values = {}
+        for role, column in mapping.items():
+            if column not in row:
+                raise RowProblem(column, f'missing column "{column}" (mapped to {role})')
+            value = row[column]
+            values[role] = "" if _blank(value) else str(value)
+        meta = {k: _plain(v) for k, v in row.items() if k not in used and not _blank(v)}
+        return Record.chat(values["prompt"], values.get("completion"), system=values.get("system") or None, **meta)
+
+    return parse
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or (isinstance(value, str) and not value)
+
+
+def _plain(value):
+    """numpy scalars and the like -> plain JSON values."""
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        return value.item()
+    return value
+
+
+def dump_table_row(record: Record) -> dict:
+    system, prompt, answer = _single_turn(record, "A table")
+    row = {"system": system or "", "prompt": prompt, "completion": answer}
+    for key, value in record.meta.items():
+        row.setdefault(key, json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value)
+    return row
