@@ -16,8 +16,9 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt constrai
 
 install: $(STAMP)
 
-prepare: install  ## convert the builtin model once into the cache (later loads take about a second)
+prepare: install  ## convert the builtin model once (later loads take about a second); build the bundled sets
 	$(PY) -m models prepare
+	$(PY) -m data build-bundled
 
 run: prepare
 	$(PY) app.py
@@ -37,6 +38,7 @@ test-fast: install  ## everything but the tests marked slow (real model, browser
 
 bench: prepare
 	$(PY) bench/chat.py
+	$(PY) bench/data.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .cache
