@@ -1,4 +1,5 @@
-# CPU image of PharmaTune. The builtin model is converted at build time, so the container starts offline.
+# CPU image of PharmaTune. The builtin model is converted and the bundled data sets are built at build time,
+# so the container starts offline.
 #   docker build -t pharmatune . && docker run -p 7860:7860 pharmatune
 FROM python:3.11-slim
 
@@ -8,6 +9,7 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PHARMATUNE_CACHE=/app/cache \
     PHARMATUNE_RUNS=/app/runs \
+    PHARMATUNE_DATA=/app/datasets \
     HF_HUB_OFFLINE=1 \
     GRADIO_SERVER_NAME=0.0.0.0 \
     GRADIO_SERVER_PORT=7860
@@ -24,8 +26,9 @@ RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0 \
 
 COPY --chown=pharmatune:pharmatune . .
 RUN python -m models prepare \
+ && python -m data build-bundled \
  && mkdir -p /app/runs \
- && chown -R pharmatune:pharmatune /app/cache /app/runs
+ && chown -R pharmatune:pharmatune /app/cache /app/runs /app/datasets
 
 USER pharmatune
 EXPOSE 7860

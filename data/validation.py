@@ -122,8 +122,9 @@ def validate(path: str | Path, fmt: str | None = None, *, mapping: dict | None =
              train: str | Path | list[Record] | None = None, max_tokens: int | None = None,
              token_counter: Callable[[list[Record]], list[int]] | None = None,
              progress: Callable[[float], None] | None = None,
-             keep_records: bool = False) -> tuple[Report, list[Record]]:
-    """Read and check a whole file in one pass. Returns the report and, if asked, the valid records."""
+             keep_records: bool | int = False) -> tuple[Report, list[Record]]:
+    """Read and check a whole file in one pass. Returns the report and the valid records: all of them when
+    keep_records is True, the first keep_records when it is a number (a sample for display), else none."""
     path = Path(path)
     report = Report(path.name)
     kept: list[Record] = []
@@ -176,7 +177,7 @@ def validate(path: str | Path, fmt: str | None = None, *, mapping: dict | None =
             report.tasks[record.task] += 1
         if "label" in record.meta and isinstance(record.meta["label"], (str, int, bool)):
             report.labels[str(record.meta["label"])] += 1
-        if keep_records:
+        if keep_records is True or len(kept) < keep_records:
             kept.append(record)
         if token_counter:
             pending.append((where, record))

@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Tests never reach a hub, keep converted models in the repo's own (ignored) cache across runs, and run float32
 # so batched and single generation agree bit for bit.
 os.environ.setdefault("PHARMATUNE_CACHE", str(ROOT / ".cache" / "test-models"))
+os.environ.setdefault("PHARMATUNE_DATA", str(ROOT / ".cache" / "test-data"))
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["PHARMATUNE_DTYPE"] = "float32"

@@ -6,7 +6,7 @@ def build_app(default_model: str | None = None):
     import gradio as gr
 
     from models.builtin import DEFAULT_MODEL
-    from ui import chat, strings, upcoming
+    from ui import chat, data_tab, strings, upcoming
 
     with gr.Blocks(title=strings.TITLE) as demo:
         gr.Markdown(f"# {strings.TITLE}\n{strings.SUBTITLE}")
@@ -16,4 +16,6 @@ def build_app(default_model: str | None = None):
             for name in strings.UPCOMING:
                 with gr.Tab(name, id=name.lower().replace("-", "")):
                     upcoming.build(name)
+            with gr.Tab("Data", id="data"):
+                data_tab.build()
     return demo

@@ -16,6 +16,12 @@ UPCOMING = {
     "BERTScore, QuestEval-style and domain metrics for any model: builtin, local fine-tunes and OpenAI.",
     "Leaderboard": "Every evaluation result in one sortable table, filtered by benchmark and metric.",
     "OpenAI": "Dataset checks, exact offline token counts, cost estimates before you pay, job tracking and a cost ledger.",
-    "Data": "Upload and validate OpenAI JSONL, Alpaca, ShareGPT, CSV/Parquet and Hugging Face datasets; bundled DDI, "
-    "drug QA and molecular property sets.",
 }
+
+DATA_INTRO = ("Upload a data set (OpenAI chat JSONL, Alpaca, ShareGPT, prompt/completion, CSV, Parquet) or pick a "
+              "bundled one. Validation lists every problem with its line and field before anything runs.")
+UPLOAD_LABEL = "Upload a file (up to {limit:.0f} MiB); it is validated at once"
+UPLOAD_TOO_BIG = "{name} is {size:.1f} MiB; the upload limit is {limit:.0f} MiB (PHARMATUNE_MAX_UPLOAD_MB)."
+NO_DATA_CHOSEN = "Choose a bundled set or upload a file first."
+DATA_OK = "✅ Valid."
+DATA_INVALID = "❌ Not valid yet: fix the errors below (warnings do not block)."

@@ -1,0 +1,60 @@
+"""The Data tab in a real browser: a malformed upload shows line-numbered errors; a bundled set validates,
+shows statistics and sample rows, and exports to a downloadable OpenAI JSONL file."""
+import json
+import time
+
+from tests.conftest import ROOT
+
+SCREENSHOTS = ROOT / ".cache"
+
+
+def wait_for_text(page, selector, needle, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        text = page.locator(selector).inner_text()
+        if needle in text:
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"{needle!r} not in {selector} after {timeout} s: {page.locator(selector).inner_text()!r}")
+
+
+def test_malformed_upload_lists_line_numbered_errors(start_app, page, tmp_path, builtin_folder):
+    bad = tmp_path / "ddi_train.jsonl"
+    good = {"messages": [{"role": "user", "content": "warfarin + fluconazole?"},
+                         {"role": "assistant", "content": "interaction"}]}
+    bad.write_text("\n".join([
+        json.dumps(good),
+        json.dumps({"messages": [{"role": "user", "content": "aspirin + ibuprofen?"},
+                                 {"role": "assistant", "content": "  "}]}),
+        '{"messages": [{"role": "user", "content": "broken"',
+        json.dumps({"messages": [{"role": "assistant", "content": "no interaction"}]}),
+    ]) + "\n")
+    app = start_app("--no-preload")
+    page.goto(app.url)
+    page.get_by_role("tab", name="Data").click()
+    page.locator("#data-upload input[type=file]").set_input_files(str(bad))
+    report = wait_for_text(page, "#data-report", "error")
+    assert "Not valid" in report
+    assert "line 2, messages[1].content: empty assistant turn" in report
+    assert "line 3: bad JSON" in report
+    assert "line 4, messages[0].role: expected a user turn here, got assistant" in report
+    assert "4 rows, 1 valid, 3 error(s)" in report
+    assert "Traceback" not in page.content()
+
+
+def test_bundled_set_validates_and_exports(start_app, page, builtin_folder):
+    app = start_app("--no-preload")
+    page.goto(app.url)
+    page.get_by_role("tab", name="Data").click()
+    page.locator("#data-validate").click()  # the first bundled set: ddi-binary, train split
+    report = wait_for_text(page, "#data-report", "Valid")
+    assert "222 rows, 222 valid, 0 error(s)" in report
+    wait_for_text(page, "#data-sample", "interaction", 30)  # sample rows show the answers
+    page.screenshot(path=str(SCREENSHOTS / "data-tab.png"), full_page=True)
+    page.locator("#data-export").click()
+    wait_for_text(page, "#data-status", "Wrote ddi-binary-train.openai.jsonl")
+    link = page.locator("#data-files a").first
+    with page.expect_download() as download:
+        link.click()
+    lines = open(download.value.path(), encoding="utf-8").read().splitlines()
+    assert len(lines) == 222 and set(json.loads(lines[0])) == {"messages"}
