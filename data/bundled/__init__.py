@@ -66,7 +66,7 @@ def manifest_of(name: str, built: Built) -> dict:
             "counts": {split: len(records) for split, records in built.splits.items()}}
 
 
-BUILDER_VERSION = 1  # bump when a builder's output changes, so existing copies are rebuilt
+BUILDER_VERSION = 2  # bump when a builder's output changes, so existing copies are rebuilt
 
 
 def build(names: list[str] | None = None, out_dir: Path | None = None, log=print) -> dict[str, dict]:

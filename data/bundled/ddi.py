@@ -45,8 +45,23 @@ def _match(aliases: tuple[str, ...], drugbank: dict[str, dict]) -> dict | None:
     return None
 
 
+def listed_pairs() -> set[frozenset]:
+    """Every DrugBank-id pair an entry covers. An entry's names can be a class with several members
+    ("fluoxetine, sertraline, ssri" x "ibuprofen, naproxen, nsaid"), so all member pairs count as listed."""
+    from drug_interaction_mcp.interactions import INTERACTIONS
+
+    drugbank = _drugbank()
+    listed = set()
+    for interaction in INTERACTIONS:
+        side_a = {row["id"] for name in interaction.drug_a if (row := drugbank.get(SYNONYMS.get(name, name)))}
+        side_b = {row["id"] for name in interaction.drug_b if (row := drugbank.get(SYNONYMS.get(name, name)))}
+        listed.update(frozenset((a, b)) for a in side_a for b in side_b if a != b)
+    return listed
+
+
 def positives() -> tuple[list[tuple[dict, dict, object]], list[str]]:
-    """(drug row, drug row, Interaction) for every listed pair whose drugs both have SMILES; the skipped names."""
+    """(drug row, drug row, Interaction) per entry whose drugs both have SMILES (the first name that has one
+    stands for the entry); the names skipped for want of a SMILES."""
     from drug_interaction_mcp.interactions import INTERACTIONS
 
     drugbank = _drugbank()
@@ -75,7 +90,7 @@ def binary() -> Built:
     pairs, skipped = positives()
     rng = random.Random(SEED)
     pool = sorted({row["id"]: row for a, b, _ in pairs for row in (a, b)}.values(), key=lambda r: r["id"])
-    listed = {frozenset((a["id"], b["id"])) for a, b, _ in pairs}
+    listed = listed_pairs()
     unlisted = [(a, b) for a, b in itertools.combinations(pool, 2) if frozenset((a["id"], b["id"])) not in listed]
     negatives = rng.sample(unlisted, len(pairs))
     records = []
