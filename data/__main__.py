@@ -22,7 +22,7 @@ def _source(args) -> Path:
 def _read_options(args) -> dict:
     from data.formats import parse_mapping
 
-    return {"mapping": parse_mapping(args.mapping)}
+    return {"mapping": parse_mapping(args.mapping), "split": args.split}
 
 
 def cmd_validate(args) -> int:

@@ -15,7 +15,7 @@ def write(records: list[Record], path: str | Path, fmt: str = "records") -> Path
     """Write every record or nothing: a record the format cannot hold raises DataError naming it."""
     path = Path(path)
     if fmt in ("csv", "parquet") or path.suffix.lower() in (".csv", ".parquet"):
-        return _write_table(records, path, "parquet" if fmt == "parquet" or path.suffix == ".parquet" else "csv")
+        return _write_table(records, path, "parquet" if fmt == "parquet" or path.suffix.lower() == ".parquet" else "csv")
     dump = formats.get(fmt).dump
     with atomic_write(path) as fh:
         for number, record in enumerate(records, 1):

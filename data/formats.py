@@ -2,7 +2,8 @@
 
 parse(obj) turns a row into a Record or raises RowProblem naming the field; dump(record) is the inverse and
 raises DataError when the format cannot hold the record (a multi-turn chat has no Alpaca form).
-field(i, key) names message i's role/content in the format's own terms, so errors point at the user's keys.
+field(obj, i, role, key) names message i's role/content/weight in the user's own terms (the row obj is given
+because a ShareGPT top-level system shifts the indices), so errors point at the user's keys.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ class Format:
     description: str
     parse: Callable[[dict], Record]
     dump: Callable[[Record], dict]
-    field: Callable[[int, str], str]
+    field: Callable[[dict, int, str, str], str]
 
 
 def _text(obj: dict, key: str, *, required: bool = True) -> str:
@@ -74,7 +75,7 @@ def _parse_messages(obj: dict) -> Record:
         if not isinstance(role, str):
             raise RowProblem(f"messages[{i}].role", f'missing field "role" in message {i}')
         clean = {"role": role, "content": _content(message.get("content"), f"messages[{i}].content")}
-        if "weight" in message:
+        if message.get("weight") is not None:  # Arrow gives every message every key: a None weight is no weight
             clean["weight"] = message["weight"]
         out.append(clean)
     return Record(out, _rest(obj, {"messages"}))
@@ -115,6 +116,13 @@ def _dump_alpaca(record: Record) -> dict:
 
 
 ALPACA_FIELDS = {"system": "system", "user": "instruction", "assistant": "output"}
+
+
+def _sharegpt_field(obj: dict, i: int, role: str, key: str) -> str:
+    offset = 1 if isinstance(obj, dict) and obj.get("system") else 0
+    if i < offset:
+        return "system"
+    return f"conversations[{i - offset}].{'from' if key == 'role' else 'value'}"
 
 # --- ShareGPT: {"conversations": [{"from": "human"|"gpt"|"system", "value"}], "system"?} -------------------
 
@@ -163,18 +171,17 @@ def _dump_prompt_completion(record: Record) -> dict:
 
 FORMATS: dict[str, Format] = {
     "records": Format("records", "PharmaTune's own JSONL: OpenAI messages plus a meta object (task, label, "
-                      "SMILES, id, source)", _parse_messages, _dump_records, lambda i, k: f"messages[{i}].{k}"),
+                      "SMILES, id, source)", _parse_messages, _dump_records, lambda obj, i, role, k: f"messages[{i}].{k}"),
     "openai": Format("openai", 'OpenAI chat fine-tuning JSONL: {"messages": [{"role", "content"}]}',
-                     _parse_messages, _dump_openai, lambda i, k: f"messages[{i}].{k}"),
+                     _parse_messages, _dump_openai, lambda obj, i, role, k: f"messages[{i}].{k}"),
     "alpaca": Format("alpaca", 'Alpaca: {"instruction", "input", "output"}', _parse_alpaca, _dump_alpaca,
-                     lambda i, k: ALPACA_FIELDS.get(k, k)),
+                     lambda obj, i, role, k: ALPACA_FIELDS.get(role, role)),
     "sharegpt": Format("sharegpt", 'ShareGPT: {"conversations": [{"from", "value"}]}', _parse_sharegpt,
-                       _dump_sharegpt, lambda i, k: f"conversations[{i}].{'from' if k == 'role' else 'value'}"),
+                       _dump_sharegpt, _sharegpt_field),
     "prompt_completion": Format("prompt_completion", 'prompt/completion JSONL: {"prompt", "completion"}',
                                 _parse_prompt_completion, _dump_prompt_completion,
-                                lambda i, k: "prompt" if i == 0 else "completion"),
+                                lambda obj, i, role, k: "prompt" if role != "assistant" else "completion"),
 }
-# Alpaca names message fields by role, not index: field() gets the role in place of the key there.
 DETECT_KEYS = [("messages", "openai"), ("conversations", "sharegpt"), ("instruction", "alpaca"),
                ("prompt", "prompt_completion"), ("completion", "prompt_completion")]
 
@@ -195,11 +202,6 @@ def detect(obj) -> str | None:
         if key in obj:
             return "records" if name == "openai" and "meta" in obj else name
     return None
-
-
-def field_name(fmt: Format, index: int, message: dict, key: str) -> str:
-    """The user's own name for a message field (Alpaca fields depend on the role, the others on the index)."""
-    return fmt.field(index, message.get("role", key) if fmt.name == "alpaca" else key)
 
 
 # --- tables (CSV, Parquet, Hugging Face datasets without chat columns): a column mapping --------------------

@@ -96,7 +96,8 @@ def iter_json_array(path: Path, split=None) -> Iterator[Row]:
     for number, obj in enumerate(data, 1):
         where = f"item {number}"
         if not isinstance(obj, dict):
-            yield where, None, [Issue(where, "", f"expected an object, got {type(obj).__name__}", "wrong_type")]
+            yield where, None, issues + [Issue(where, "", f"expected an object, got {type(obj).__name__}",
+                                               "wrong_type")]
         else:
             yield where, obj, issues
         issues = []

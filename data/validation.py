@@ -62,8 +62,6 @@ class Report:
         """The summary line, then the first `limit` findings, one per line: what the CLI prints and the UI shows."""
         head = (f"{self.source} ({self.format}): {self.rows:,} rows, {self.valid:,} valid, "
                 f"{self.errors:,} error(s), {self.warnings:,} warning(s)")
-        if self.rows == 0 and not self.issues:
-            head += " — the file has no examples"
         lines = [head]
         for issue in self.issues[:limit]:
             lines.append(f"  {issue.severity}: {issue}")
@@ -73,14 +71,15 @@ class Report:
         return "\n".join(lines)
 
 
-def check_chat(record: Record, fmt: formats.Format, where: str) -> list[Issue]:
+def check_chat(record: Record, fmt: formats.Format, where: str, obj: dict | None = None) -> list[Issue]:
     """Roles, their order, empty turns, weights: the rules chat fine-tuning (OpenAI's included) enforces."""
     issues = []
+    obj = obj or {}
     expected_next = "user"
     has_answer = False
     for i, message in enumerate(record.messages):
         role, content = message["role"], message["content"]
-        name = formats.field_name(fmt, i, message, "role")
+        name = fmt.field(obj, i, role, "role")
         if role not in ROLES:
             issues.append(Issue(where, name, f"unknown role {role!r}; expected system, user or assistant", "bad_role"))
             continue
@@ -88,11 +87,12 @@ def check_chat(record: Record, fmt: formats.Format, where: str) -> list[Issue]:
             if i != 0:
                 issues.append(Issue(where, name, "a system message may only come first", "role_order"))
         elif role != expected_next:
-            issues.append(Issue(where, name, f"expected a {expected_next} turn here, got {role} "
+            article = "an" if expected_next == "assistant" else "a"
+            issues.append(Issue(where, name, f"expected {article} {expected_next} turn here, got {role} "
                                 "(turns must alternate user, assistant, user, …)", "role_order"))
         else:
             expected_next = "assistant" if role == "user" else "user"
-        content_field = formats.field_name(fmt, i, message, "content")
+        content_field = fmt.field(obj, i, role, "content")
         if not content.strip():
             if role == "assistant":
                 issues.append(Issue(where, content_field, "empty assistant turn", "empty_answer"))
@@ -100,11 +100,12 @@ def check_chat(record: Record, fmt: formats.Format, where: str) -> list[Issue]:
                 issues.append(Issue(where, content_field, f"empty {role} message", "empty_content"))
         if role == "assistant":
             has_answer = True
-        if "weight" in message and (role != "assistant" or message["weight"] not in (0, 1)):
-            issues.append(Issue(where, formats.field_name(fmt, i, message, "weight"),
+        weight = message.get("weight")
+        if "weight" in message and (role != "assistant" or type(weight) is not int or weight not in (0, 1)):
+            issues.append(Issue(where, fmt.field(obj, i, role, "weight"),
                                 "weight must be 0 or 1 and only on assistant messages", "bad_weight"))
     if not has_answer:
-        issues.append(Issue(where, fmt.field(len(record.messages), "role") if fmt.name != "alpaca" else "output",
+        issues.append(Issue(where, fmt.field(obj, len(record.messages), "assistant", "role"),
                             "no assistant message: nothing to learn or to compare against", "no_answer"))
     return issues
 
@@ -133,18 +134,23 @@ def validate(path: str | Path, fmt: str | None = None, *, mapping: dict | None =
     total = _expected_rows(path) if progress else 0
     pending: list[tuple[str, Record]] = []  # waiting for a batched token count
     parser, chosen = _fixed_parser(fmt, mapping)
+    if chosen is not None:
+        report.format = chosen.name if isinstance(chosen, formats.Format) else "table"
 
     def flush_lengths():
         lengths = token_counter([r for _, r in pending])
         for (where, record), n in zip(pending, lengths):
             report.token_lengths.append(n)
             if max_tokens and n > max_tokens:
+                report.valid -= 1  # counted when the row passed the other checks; too long makes it invalid
                 report.add(Issue(where, "", f"{n:,} tokens, longer than the maximum of {max_tokens:,}; it would be "
                                  "truncated", "too_long"))
         pending.clear()
 
     for where, obj, issues in sources.iter_rows(path, split):
         report.rows += 1
+        if progress and report.rows % 5000 == 0:
+            progress(min(report.rows / max(total, 1), 1.0))
         for issue in issues:
             report.add(issue)
         if obj is None:
@@ -158,7 +164,7 @@ def validate(path: str | Path, fmt: str | None = None, *, mapping: dict | None =
             report.add(Issue(where, problem.field, problem.message, problem.code))
             continue
         fmt_for_fields = chosen if isinstance(chosen, formats.Format) else formats.FORMATS["openai"]
-        row_issues = check_chat(record, fmt_for_fields, where)
+        row_issues = check_chat(record, fmt_for_fields, where, obj)
         key = record.key()
         if key in seen:
             row_issues.append(Issue(where, "", f"exact duplicate of {seen[key]}", "duplicate", "warning"))
@@ -183,8 +189,6 @@ def validate(path: str | Path, fmt: str | None = None, *, mapping: dict | None =
             pending.append((where, record))
             if len(pending) >= LENGTH_BATCH:
                 flush_lengths()
-        if progress and report.rows % 5000 == 0:
-            progress(min(report.rows / max(total, 1), 1.0))
     if token_counter and pending:
         flush_lengths()
     if report.rows == 0:
@@ -213,11 +217,14 @@ def _fixed_parser(fmt: str | None, mapping: dict | None):
 
 def _choose_parser(obj: dict, path: Path, where: str):
     name = formats.detect(obj)
-    if name:
+    is_table = sources.kind_of(path) in ("csv", "parquet", "hf") or not path.exists()
+    # A table's chat columns hold lists (Parquet, HF); flat columns such as prompt/completion go through the
+    # column mapping, which leaves blank cells out of the metadata.
+    if name and not (is_table and not isinstance(obj.get("messages", obj.get("conversations")), list)):
         chosen = formats.FORMATS[name]
         return chosen.parse, chosen
-    if sources.kind_of(path) in ("csv", "parquet", "hf") or not path.exists():
-        mapping = formats.guess_mapping(list(obj))
+    if is_table:
+        mapping = formats.guess_mapping(list(obj)) if "messages" not in obj else {"prompt": "messages"}
         if "prompt" in mapping:
             return formats.table_parser(mapping), "table"
         raise DataError(f"{path.name}: cannot tell which columns hold the prompt and the answer (columns: "

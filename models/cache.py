@@ -50,5 +50,7 @@ class ModelCache:
 
     def clear(self) -> None:
         with self._lock:
+            had_models = bool(self._models)
             self._models.clear()
-        gc.collect()
+        if had_models:  # a full collection costs about 0.25 s once torch is imported: only when it frees weights
+            gc.collect()
