@@ -24,17 +24,16 @@ class SharedSet:
     folder: str
     description: str
     fields: tuple[str, ...]
-    to_record: Callable[[dict], Record]
+    prompt: tuple[str, str]  # (prompts file, key): the template, loaded once per conversion
+    to_record: Callable[[dict, dict], Record]
 
 
-def _medquad(row: dict) -> Record:
-    system = prompts.load("datasets")["medical_qa"]["system"]
-    return Record.chat(row["question"], row["answer"], system=system, task="medical_qa", id=row.get("id"),
+def _medquad(row: dict, template: dict) -> Record:
+    return Record.chat(row["question"], row["answer"], system=template["system"], task="medical_qa", id=row.get("id"),
                        qtype=row.get("qtype"), focus=row.get("focus"), source=f"MedQuAD {row.get('source', '')}".strip())
 
 
-def _ddi(row: dict) -> Record:
-    template = prompts.load("ddi")["binary"]
+def _ddi(row: dict, template: dict) -> Record:
     text = template["user"].format(**{k: row[k] for k in ("drug1", "drug2", "smiles1", "smiles2")})
     meta = {k: row.get(k) for k in ("drug1", "drug2", "drugbank_id1", "drugbank_id2", "smiles1", "smiles2")}
     return Record.chat(text, row["label"], system=template["system"], task="ddi_binary", label=row["label"],
@@ -43,9 +42,9 @@ def _ddi(row: dict) -> Record:
 
 SHARED: dict[str, SharedSet] = {
     "medquad": SharedSet("medquad", "MedQuAD medical question answering (1,000 train / 200 test, CC BY 4.0)",
-                         ("question", "answer"), _medquad),
+                         ("question", "answer"), ("datasets", "medical_qa"), _medquad),
     "ddi": SharedSet("ddi", "DDI study pairs: DrugBank, KEGG, HIV, French DB, OSCAR (1,000 train / 200 validation)",
-                     ("drug1", "drug2", "smiles1", "smiles2", "label"), _ddi),
+                     ("drug1", "drug2", "smiles1", "smiles2", "label"), ("ddi", "binary"), _ddi),
 }
 
 
@@ -86,6 +85,7 @@ def records_file(name: str, split: str) -> Path:
 
 def _convert(name: str, source: Path) -> list[Record]:
     spec = SHARED[name]
+    template = prompts.load(spec.prompt[0])[spec.prompt[1]]
     records = []
     with open(source, encoding="utf-8") as fh:
         for number, line in enumerate(fh, 1):
@@ -98,7 +98,7 @@ def _convert(name: str, source: Path) -> list[Record]:
             missing = [f for f in spec.fields if not row.get(f)]
             if missing:
                 raise DataError(f"{source}, line {number}: missing or empty field {missing[0]!r}")
-            record = spec.to_record(row)
+            record = spec.to_record(row, template)
             record.meta.setdefault("id", f"{name}-{source.stem}-{number}")
             records.append(record)
     return records

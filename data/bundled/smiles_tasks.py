@@ -40,21 +40,20 @@ def _built(records: list[Record], dropped: int, direction: str) -> Built:
                         "has many valid SMILES strings."])
 
 
-def name_to_smiles() -> Built:
-    template = prompts.load("datasets")["name_to_smiles"]
+def _task(task: str, prompt_field: str, answer_field: str, direction: str) -> Built:
+    template = prompts.load("datasets")[task]
     rows, dropped = drugs()
-    records = [Record.chat(template["user"].format(name=d["name"]), d["smiles"], system=template["system"],
-                           task="name_to_smiles", label=d["smiles"], smiles=d["smiles"], drug=d["name"],
-                           drugbank_id=d["id"], id=f"name_to_smiles-{n:04d}", source="admet-ai drugbank_approved.csv")
+    records = [Record.chat(template["user"].format(**{prompt_field: d[prompt_field]}), d[answer_field],
+                           system=template["system"], task=task, label=d[answer_field], smiles=d["smiles"],
+                           drug=d["name"], drugbank_id=d["id"], id=f"{task}-{n:04d}",
+                           source="admet-ai drugbank_approved.csv")
                for n, d in enumerate(rows)]
-    return _built(records, dropped, "name → SMILES")
+    return _built(records, dropped, direction)
+
+
+def name_to_smiles() -> Built:
+    return _task("name_to_smiles", "name", "smiles", "name → SMILES")
 
 
 def smiles_to_name() -> Built:
-    template = prompts.load("datasets")["smiles_to_name"]
-    rows, dropped = drugs()
-    records = [Record.chat(template["user"].format(smiles=d["smiles"]), d["name"], system=template["system"],
-                           task="smiles_to_name", label=d["name"], smiles=d["smiles"], drug=d["name"],
-                           drugbank_id=d["id"], id=f"smiles_to_name-{n:04d}", source="admet-ai drugbank_approved.csv")
-               for n, d in enumerate(rows)]
-    return _built(records, dropped, "SMILES → name")
+    return _task("smiles_to_name", "smiles", "name", "SMILES → name")
