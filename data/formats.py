@@ -49,6 +49,16 @@ def _rest(obj: dict, known: set[str]) -> dict:
     return meta
 
 
+def _turns(obj: dict, key: str) -> list:
+    """The non-empty list of turns under `key` (messages, conversations), or RowProblem naming it."""
+    turns = obj.get(key)
+    if turns is None:
+        raise RowProblem(key, f'missing field "{key}"')
+    if not isinstance(turns, list) or not turns:
+        raise RowProblem(key, f'"{key}" must be a non-empty list', "wrong_type")
+    return turns
+
+
 def _content(value, field: str) -> str:
     if isinstance(value, str):
         return value
@@ -62,11 +72,7 @@ def _content(value, field: str) -> str:
 # --- OpenAI chat JSONL: {"messages": [{"role", "content", "weight"?}]} -------------------------------------
 
 def _parse_messages(obj: dict) -> Record:
-    messages = obj.get("messages")
-    if messages is None:
-        raise RowProblem("messages", 'missing field "messages"')
-    if not isinstance(messages, list) or not messages:
-        raise RowProblem("messages", '"messages" must be a non-empty list', "wrong_type")
+    messages = _turns(obj, "messages")
     out = []
     for i, message in enumerate(messages):
         if not isinstance(message, dict):
@@ -131,11 +137,7 @@ SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistan
 
 
 def _parse_sharegpt(obj: dict) -> Record:
-    turns = obj.get("conversations")
-    if turns is None:
-        raise RowProblem("conversations", 'missing field "conversations"')
-    if not isinstance(turns, list) or not turns:
-        raise RowProblem("conversations", '"conversations" must be a non-empty list', "wrong_type")
+    turns = _turns(obj, "conversations")
     messages = []
     if system := _text(obj, "system", required=False):
         messages.append({"role": "system", "content": system})
