@@ -66,3 +66,30 @@ def load(behaviour: str) -> DummyChatModel:
         known = ", ".join(f"dummy:{b}" for b in [*BEHAVIOURS, FAILS_TO_LOAD])
         raise UnknownModelError(f"dummy:{behaviour} is not a dummy behaviour; known: {known}.")
     return DummyChatModel(behaviour)
+
+
+def _constant(answer: str):
+    return lambda messages: answer
+
+
+def _reference(messages: list[Message]) -> str:
+    """Answers what a test put after 'Expected:' in the prompt (a perfect model for pipeline tests)."""
+    text = messages[-1]["content"]
+    return text.rsplit("Expected:", 1)[-1].strip() if "Expected:" in text else "I do not know."
+
+
+BEHAVIOURS.update({
+    "interaction": (_constant("interaction"), 0.0),  # always predicts the positive DDI class
+    "no-interaction": (_constant("There is no interaction between them."), 0.0),
+    "oracle": (_reference, 0.0),
+})
+
+
+def _fails_on_marker(messages: list[Message]) -> Iterator[str]:
+    """Answers like echo, but fails on a prompt containing FAIL: a model that breaks in the middle of a run."""
+    if "FAIL" in messages[-1]["content"]:
+        raise ModelError("dummy:fail-on-marker failed on a prompt containing FAIL (a test model).")
+    yield _echo(messages)
+
+
+BEHAVIOURS["fail-on-marker"] = (_fails_on_marker, 0.0)
