@@ -39,6 +39,7 @@ test-fast: install  ## everything but the tests marked slow (real model, browser
 bench: prepare
 	$(PY) bench/chat.py
 	$(PY) bench/data.py
+	$(PY) bench/eval.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .cache

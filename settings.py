@@ -52,3 +52,11 @@ def shared_data_dir() -> Path:
 def max_upload_bytes() -> int:
     """Uploads larger than this are refused before they are read (PHARMATUNE_MAX_UPLOAD_MB, default 200)."""
     return int(float(os.environ.get("PHARMATUNE_MAX_UPLOAD_MB", "200")) * 1024**2)
+
+
+def store_url() -> str:
+    """The store (runs, leaderboard, later OpenAI jobs and costs): any SQLAlchemy URL; SQLite in runs/ by default.
+
+    A team shares one leaderboard by pointing PHARMATUNE_STORE_URL at PostgreSQL (postgresql+psycopg://...).
+    """
+    return os.environ.get("PHARMATUNE_STORE_URL") or f"sqlite:///{(runs_dir() / 'pharmatune.sqlite').resolve()}"

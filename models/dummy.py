@@ -93,3 +93,31 @@ def _fails_on_marker(messages: list[Message]) -> Iterator[str]:
 
 
 BEHAVIOURS["fail-on-marker"] = (_fails_on_marker, 0.0)
+
+
+def _judge(messages: list[Message]) -> str:
+    """A deterministic QuestEval judge (prompts/questeval.yaml): asks "What about <first words>?" of each sentence,
+    and answers with the rest of the sentence sharing most content words with the question, or "unanswerable"."""
+    import re
+
+    lines = messages[-1]["content"].splitlines()
+    text = next((line[len("Text:"):].strip() for line in lines if line.startswith("Text:")), "")
+    question = next((line[len("Question:"):].strip() for line in lines if line.startswith("Question:")), None)
+    sentences = [s.split() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+    if question is None:
+        wanted = re.search(r"up to (\d+)", messages[-1]["content"])
+        return "\n".join(f"{i + 1}. What about {' '.join(s[:3]).rstrip('.!?')}?"
+                         for i, s in enumerate(sentences[:int(wanted.group(1)) if wanted else 3]))
+
+    def content(words):
+        return {w.strip(".,;:!?").lower() for w in words} - {"what", "about", "the", "and", "is", "of", "a", "an"}
+
+    asked = content(question.split())
+    best = max(sentences, key=lambda s: len(content(s) & asked), default=[])
+    if not content(best) & asked:
+        return "unanswerable"
+    rest = [w for w in best if w.strip(".,;:!?").lower() not in asked]
+    return " ".join(rest or best)
+
+
+BEHAVIOURS["judge"] = (_judge, 0.0)

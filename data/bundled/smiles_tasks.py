@@ -40,10 +40,10 @@ def _built(records: list[Record], dropped: int, direction: str) -> Built:
                         "has many valid SMILES strings."])
 
 
-def _task(task: str, prompt_field: str, answer_field: str, direction: str) -> Built:
+def _task(task: str, answer_field: str, direction: str) -> Built:
     template = prompts.load("datasets")[task]
     rows, dropped = drugs()
-    records = [Record.chat(template["user"].format(**{prompt_field: d[prompt_field]}), d[answer_field],
+    records = [Record.chat(template["user"].format(drug=d["name"], smiles=d["smiles"]), d[answer_field],
                            system=template["system"], task=task, label=d[answer_field], smiles=d["smiles"],
                            drug=d["name"], drugbank_id=d["id"], id=f"{task}-{n:04d}",
                            source="admet-ai drugbank_approved.csv")
@@ -52,8 +52,8 @@ def _task(task: str, prompt_field: str, answer_field: str, direction: str) -> Bu
 
 
 def name_to_smiles() -> Built:
-    return _task("name_to_smiles", "name", "smiles", "name → SMILES")
+    return _task("name_to_smiles", "smiles", "name → SMILES")
 
 
 def smiles_to_name() -> Built:
-    return _task("smiles_to_name", "smiles", "name", "SMILES → name")
+    return _task("smiles_to_name", "name", "SMILES → name")

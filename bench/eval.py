@@ -1,0 +1,100 @@
+"""Evaluation performance: batched generation against one item at a time, and metric throughput.
+
+    .venv/bin/python bench/eval.py [--items 200] [--batch-size 16]       (part of `make bench`)
+
+1. The DDI benchmark (the 200 shared validation pairs when ../shared/data is present, else the bundled pairs)
+   on the builtin model, batch size 1 and batched, in the same run: greedy outputs must be identical; prints
+   items/s of each and the ratio (goal ≥ 3×).
+2. BLEU (sacrebleu), ROUGE (rouge-score) and token F1 over 10,000 answer pairs: pairs/s.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REF = "builtin:smollm2-135m-instruct"
+
+
+def ddi_items(count: int):
+    from evaluation import benchmark
+
+    bench = benchmark.load("ddi-binary-shared")
+    if bench.availability():
+        print(f"note: {bench.availability()}; using the bundled pairs (train + test)")
+        bench = benchmark.load("ddi-binary")
+        items = bench.items()
+        bench.split = "train"
+        items = (bench.items() + items)
+    else:
+        items = bench.items()
+    return bench, items[:count]
+
+
+def generation(count: int, batch_size: int) -> None:
+    import torch
+
+    from evaluation.parsers import get as parser
+    from models.registry import resolve
+
+    bench, items = ddi_items(count)
+    model = resolve(REF)
+    params = bench.generation_params()
+    conversations = [it.messages for it in items]
+    model.generate(conversations[:2], params)  # warm-up: first-call allocations
+    start = time.perf_counter()
+    single = [model.generate([c], params)[0].text for c in conversations]
+    single_s = time.perf_counter() - start
+    start = time.perf_counter()
+    batched = []
+    for b in range(0, len(conversations), batch_size):
+        batched += [g.text for g in model.generate(conversations[b: b + batch_size], params)]
+    batched_s = time.perf_counter() - start
+    same = sum(a == b for a, b in zip(single, batched))
+    labels = [parser("label").fn(t, labels=bench.labels) for t in batched]
+    correct = sum(l == it.reference for l, it in zip(labels, items))
+    print(f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__}, {REF} in "
+          f"{next(model.model.parameters()).dtype}")
+    print(f"DDI items: {len(items)} ({bench.name}), max {params.max_new_tokens} new tokens, greedy")
+    print(f"batch size 1:       {single_s:7.1f} s  {len(items) / single_s:6.2f} items/s")
+    print(f"batch size {batch_size:<3}      {batched_s:7.1f} s  {len(items) / batched_s:6.2f} items/s")
+    print(f"batched ÷ single:   {single_s / batched_s:6.2f}×   goal ≥ 3×: {'met' if single_s / batched_s >= 3 else 'NOT met'}")
+    print(f"identical greedy outputs: {same}/{len(items)}; accuracy {correct / len(items):.3f}; "
+          f"unparseable {sum(l is None for l in labels)}")
+
+
+def metric_throughput(pairs: int = 10_000) -> None:
+    from data import catalog
+    from evaluation.metrics import compute
+
+    answers = [r.answer for r in catalog.load("bundled:drug-qa", "train") if r.answer]
+    rng = random.Random(0)
+    preds = [rng.choice(answers) for _ in range(pairs)]
+    refs = [rng.choice(answers) for _ in range(pairs)]
+    print(f"metric throughput over {pairs:,} pairs (drug-QA answers, {sum(map(len, preds)) / pairs:.0f} chars each):")
+    for name in ("bleu", "sentence_bleu", "rouge", "token_f1", "exact_match"):
+        start = time.perf_counter()
+        compute(name, preds, refs)
+        seconds = time.perf_counter() - start
+        print(f"  {name:14} {seconds:7.2f} s  {pairs / seconds:10,.0f} pairs/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--skip-generation", action="store_true")
+    args = parser.parse_args()
+    if not args.skip_generation:
+        generation(args.items, args.batch_size)
+    metric_throughput()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""python -m evaluation run | list | leaderboard | compare: the Evaluate and Leaderboard tabs without the UI.
+
+`run` prints progress on stderr and a JSON summary of the metrics last on stdout. Exit code 1 when the
+evaluation failed (bad data, a model that broke; finished items are kept), 2 on a usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _emitter(run_dir: Path, quiet: bool):
+    from jobs import append_event
+
+    def emit(event: str, **fields):
+        append_event(run_dir, event, **fields)
+        if quiet:
+            return
+        if event == "progress":
+            rate = f", {fields['items_per_s']:.2f} items/s, ETA {fields['eta_s']:.0f} s" if fields.get("items_per_s") else ""
+            print(f"  {fields['variant']}: {fields['done']}/{fields['total']}{rate}", file=sys.stderr, flush=True)
+        elif event in ("start", "skipped", "resume", "scoring", "status"):
+            print(f"[{event}] " + ", ".join(f"{k}={v}" for k, v in fields.items()), file=sys.stderr, flush=True)
+
+    return emit
+
+
+def run(config, run_dir: Path, quiet: bool = False) -> tuple[int, dict]:
+    """Evaluate every (model, benchmark) of the config; results land on the leaderboard as each one finishes."""
+    import jobs
+    import store
+    from evaluation import benchmark as benchmarks, leaderboard
+    from evaluation.config import slug
+    from evaluation.runner import EvaluationFailed, Options, evaluate
+    from models.errors import ModelError
+    from store.tables import Run
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_id = run_dir.name
+    with store.session() as s:
+        if s.get(Run, run_id) is None:
+            s.add(Run(id=run_id, kind="evaluation", status="running", directory=str(run_dir.resolve()),
+                      pid=os.getpid(), title=", ".join(config.models) + " on " + ", ".join(config.benchmarks)))
+    jobs.set_status(run_id, "running", pid=os.getpid())
+    emit = _emitter(run_dir, quiet)
+    emit("status", status="running")
+    summary = {"run": run_id, "results": [], "skipped": []}
+    opts = Options(limit=config.limit, batch_size=config.batch_size, variants=config.variants, judge=config.judge,
+                   predictions_file=config.predictions, api_key=os.environ.get("PHARMATUNE_SESSION_OPENAI_KEY"))
+    try:
+        benches = [benchmarks.load(name) for name in config.benchmarks]
+        for model in config.models:
+            for bench in benches:
+                why = bench.availability()
+                if why:
+                    emit("skipped", model=model, benchmark=bench.name, reason=why)
+                    summary["skipped"].append({"model": model, "benchmark": bench.name, "reason": why})
+                    continue
+                emit("start", model=model, benchmark=bench.name)
+                results = evaluate(model, bench, run_dir / f"{slug(model)}__{bench.name}", opts, emit)
+                ids = leaderboard.add(results, run_id) if config.leaderboard else [None] * len(results)
+                for r, row_id in zip(results, ids):
+                    entry = {**r.summary(), "leaderboard_id": row_id}
+                    if "robustness" in r.details:
+                        summary["robustness"] = {f"{model} / {bench.name}": r.details["robustness"]}
+                    summary["results"].append(entry)
+                    emit("result", **entry, details={k: v for k, v in r.details.items() if k != "robustness"})
+    except (EvaluationFailed, benchmarks.BenchmarkError, ModelError, ValueError) as exc:
+        emit("status", status="failed", error=str(exc))
+        jobs.set_status(run_id, "failed", error=str(exc))
+        summary["error"] = str(exc)
+        return 1, summary
+    except Exception as exc:  # noqa: BLE001 - a bug: keep the traceback in the log, a readable line for the UI
+        import traceback
+
+        traceback.print_exc()
+        error = f"unexpected {type(exc).__name__}: {exc}"
+        emit("status", status="failed", error=error)
+        jobs.set_status(run_id, "failed", error=error)
+        summary["error"] = error
+        return 1, summary
+    emit("status", status="done")
+    jobs.set_status(run_id, "done")
+    return 0, summary
+
+
+def _cmd_run(args) -> int:
+    from evaluation.config import ConfigError, EvalConfig
+
+    try:
+        if args.config:
+            config = EvalConfig.from_yaml(args.config)
+        else:
+            if not args.model and not args.predictions:
+                raise ConfigError("give --model REF (or --predictions FILE), or --config FILE")
+            config = EvalConfig(models=args.model or [f"file:{Path(args.predictions).name}"],
+                                benchmarks=args.benchmark or [], limit=args.limit, batch_size=args.batch_size,
+                                variants=args.variant, judge=args.judge, predictions=args.predictions,
+                                leaderboard=not args.no_leaderboard)
+    except (ConfigError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.run_dir or args.out:
+        run_dir = Path(args.run_dir or args.out)
+    else:
+        from jobs import new_run_dir
+
+        run_dir = new_run_dir("eval")
+    if not args.config:
+        (run_dir).mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
+    code, summary = run(config, run_dir, quiet=args.quiet)
+    if code:
+        print(f"error: {summary['error']}", file=sys.stderr)
+    print(json.dumps(summary, indent=2, default=str))
+    return code
+
+
+def _cmd_list(args) -> int:
+    from evaluation import benchmark as benchmarks
+    from evaluation.metrics import all_metrics
+
+    print("Benchmarks (evaluation/benchmarks/):")
+    for name in benchmarks.names():
+        try:
+            bench = benchmarks.load(name)
+            why = bench.availability()
+            print(f"  {name:24} {bench.description}" + (f"  [unavailable: {why}]" if why else ""))
+        except benchmarks.BenchmarkError as exc:
+            print(f"  {name:24} [broken] {exc}")
+    print("\nMetrics (↑ higher is better, ↓ lower is better):")
+    for name, m in sorted(all_metrics().items()):
+        outs = ", ".join(f"{o} {'↑' if up else '↓'}" for o, up in m.outputs.items())
+        print(f"  {name:22} {m.description}{'  [heavy]' if m.heavy else ''}\n  {'':22} outputs: {outs}")
+    return 0
+
+
+def _cmd_leaderboard(args) -> int:
+    from evaluation import leaderboard
+
+    frame = leaderboard.table(args.benchmark, args.model or "", args.method or "")
+    if args.csv:
+        frame.to_csv(args.csv, index=False)
+        print(f"wrote {len(frame)} rows to {args.csv}", file=sys.stderr)
+    else:
+        print(frame.to_string(index=False) if not frame.empty else "The leaderboard is empty.")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from evaluation import leaderboard
+
+    try:
+        print(leaderboard.compare(args.a, args.b).to_string(index=False))
+        groups = leaderboard.compare_groups(args.a, args.b)
+        if not groups.empty:
+            print("\nPer task type:\n" + groups.to_string(index=False))
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="evaluate models on benchmarks; prints a JSON summary last")
+    p.add_argument("--model", action="append", help="model reference (repeat for several)")
+    p.add_argument("--benchmark", action="append", help="benchmark name or YAML path (repeat for several)")
+    p.add_argument("--limit", type=int, help="first N items only")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--variant", action="append", help="prompt variant(s) to run (default: all)")
+    p.add_argument("--judge", help="judge model for QuestEval-style scores (default: the builtin model)")
+    p.add_argument("--predictions", help="score this JSONL of existing outputs instead of running a model")
+    p.add_argument("--out", help="run directory (default: runs/eval-<time>)")
+    p.add_argument("--run-dir", help=argparse.SUPPRESS)
+    p.add_argument("--config", help="a config.yaml written by the app")
+    p.add_argument("--no-leaderboard", action="store_true", help="do not add the results to the leaderboard")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(fn=_cmd_run)
+    p = sub.add_parser("list", help="benchmarks and metrics")
+    p.set_defaults(fn=_cmd_list)
+    p = sub.add_parser("leaderboard", help="print or export the leaderboard")
+    p.add_argument("--benchmark")
+    p.add_argument("--model")
+    p.add_argument("--method")
+    p.add_argument("--csv")
+    p.set_defaults(fn=_cmd_leaderboard)
+    p = sub.add_parser("compare", help="two leaderboard rows side by side (and per task type)")
+    p.add_argument("a", type=int)
+    p.add_argument("b", type=int)
+    p.set_defaults(fn=_cmd_compare)
+    args = parser.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,343 @@
+"""Benchmarks are YAML files in evaluation/benchmarks/: this module reads and checks them and builds the items.
+
+A benchmark names a dataset and split, a prompt template from prompts/, the reference field, an answer parser,
+metrics, generation settings, few-shot examples and prompt variants. Every mistake in a file is reported with
+the file and the field, before any model is loaded.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+FOLDER = Path(__file__).parent / "benchmarks"
+FIELDS = ("name", "description", "dataset", "split", "prompt", "reference", "parser", "labels", "metrics",
+          "generation", "few_shot", "variants", "inputs", "group_by", "task_type")
+FEW_SHOT_RULES = ("first", "random", "balanced")
+
+
+class BenchmarkError(ValueError):
+    """A benchmark file or its data cannot be used; the message names the file and the field."""
+
+
+@dataclass
+class MetricSpec:
+    name: str
+    parser: str | None = None  # overrides the benchmark's parser for this metric
+    where: dict = field(default_factory=dict)  # score only items whose meta matches, e.g. {category: smiles}
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class FewShot:
+    k: int = 0
+    split: str = "train"
+    select: str = "first"  # first | random | balanced (round robin over reference labels)
+    seed: int = 0
+
+
+@dataclass
+class Variant:
+    name: str
+    prompt: str | None = None  # prompts/<file>.yaml key, e.g. ddi.binary_compact; None = the benchmark's prompt
+    description: str = ""
+
+
+@dataclass
+class Item:
+    index: int
+    id: str
+    messages: list[dict]
+    reference: object
+    meta: dict
+    inputs: dict  # extra metric inputs, e.g. keywords
+
+
+@dataclass
+class Benchmark:
+    name: str
+    dataset: str
+    metrics: list[MetricSpec]
+    description: str = ""
+    split: str = "test"
+    prompt: str | None = None
+    reference: str = "answer"  # "answer" = the record's assistant turn, else a meta key (label, smiles ...)
+    parser: str = "text"
+    labels: list[str] = field(default_factory=list)
+    generation: dict = field(default_factory=dict)
+    few_shot: FewShot = field(default_factory=FewShot)
+    variants: list[Variant] = field(default_factory=list)
+    inputs: dict = field(default_factory=dict)  # metric input -> meta key
+    group_by: str | None = None  # a meta key: scores per group (the base vs fine-tuned table per task type)
+    task_type: str = ""
+    path: Path | None = None
+
+    # -- what the runner needs ---------------------------------------------------------------------------------
+    def variant_names(self) -> list[str]:
+        return [v.name for v in self.variants] or ["default"]
+
+    def variant(self, name: str) -> Variant:
+        for v in self.variants or [Variant("default")]:
+            if v.name == name:
+                return v
+        raise BenchmarkError(f"{self.name} has no prompt variant {name!r}; it has {', '.join(self.variant_names())}")
+
+    def generation_params(self, **override):
+        from models.generation import GenerationParams
+
+        return GenerationParams(**{"max_new_tokens": 64, "seed": 0, **self.generation, **override})
+
+    def availability(self) -> str | None:
+        """None when the benchmark can run here, else why not (the shared data folder is absent)."""
+        from data import catalog, shared
+
+        scheme, rest = catalog.parse(self.dataset)
+        if scheme == "shared" and not shared.is_available(rest):
+            return f"{self.name} needs {self.dataset}, which is not in {shared.folder(rest)}"
+        return None
+
+    def config_hash(self, **extra) -> str:
+        """Same hash = same prompts, data, parsing, metrics and settings: results are comparable."""
+        spec = dataclasses.asdict(self)
+        spec.pop("path")
+        spec["prompt_texts"] = {v: _prompt_template(self, self.variant(v)) for v in self.variant_names()}
+        blob = json.dumps({**spec, **extra}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def items(self, variant: str = "default", limit: int | None = None) -> list[Item]:
+        """The benchmark's items with prompts rendered for one variant (few-shot examples included)."""
+        from data import catalog
+        from data.records import DataError
+
+        try:
+            records = catalog.load(self.dataset, self.split)
+        except DataError as exc:
+            raise BenchmarkError(f"{self.name}: the dataset {self.dataset} ({self.split}) failed validation:\n{exc}")
+        except FileNotFoundError as exc:
+            raise BenchmarkError(f"{self.name}: the dataset {self.dataset} ({self.split}) is missing: {exc}")
+        if limit is not None:
+            records = records[:limit]
+        template = _prompt_template(self, self.variant(variant))
+        shots = self._few_shot_messages(template)
+        items = []
+        for i, record in enumerate(records):
+            where = f"{self.name}: {self.dataset} {self.split} item {i + 1}"
+            items.append(Item(
+                index=i, id=str(record.meta.get("id", i)),
+                messages=_render(template, record, where, shots),
+                reference=self._reference(record, where),
+                meta=record.meta,
+                inputs={key: record.meta.get(src) for key, src in self.inputs.items()},
+            ))
+        if not items:
+            raise BenchmarkError(f"{self.name}: {self.dataset} ({self.split}) has no items")
+        return items
+
+    def _reference(self, record, where: str):
+        if self.reference == "answer":
+            value = record.answer
+        else:
+            value = record.meta.get(self.reference)
+        if value is None or value == "":
+            raise BenchmarkError(f"{where}: no reference ({self.reference!r} is missing or empty)")
+        return value
+
+    def _few_shot_messages(self, template: dict | None) -> list[dict]:
+        if self.few_shot.k <= 0:
+            return []
+        from data import catalog
+
+        pool = catalog.load(self.dataset, self.few_shot.split)
+        chosen = _select_examples(pool, self.few_shot, lambda r: str(self._reference(r, "few-shot example")))
+        messages = []
+        for record in chosen:
+            rendered = _render(template, record, f"{self.name}: few-shot example", [])
+            messages += [m for m in rendered if m["role"] != "system"]
+            messages.append({"role": "assistant", "content": str(record.answer if self.reference == "answer"
+                                                                 else self._reference(record, "few-shot"))})
+        return messages
+
+
+def _select_examples(pool, few_shot: FewShot, label_of) -> list:
+    if few_shot.select == "first":
+        return pool[: few_shot.k]
+    rng = random.Random(few_shot.seed)
+    shuffled = pool[:]
+    rng.shuffle(shuffled)
+    if few_shot.select == "random":
+        return shuffled[: few_shot.k]
+    by_label: dict[str, list] = {}
+    for record in shuffled:
+        by_label.setdefault(label_of(record), []).append(record)
+    chosen, queues = [], [q for _, q in sorted(by_label.items())]
+    while len(chosen) < few_shot.k and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < few_shot.k:
+                chosen.append(queue.pop(0))
+    return chosen
+
+
+def _prompt_template(bench: Benchmark, variant: Variant) -> dict | None:
+    key = variant.prompt or bench.prompt
+    if not key:
+        return None
+    import prompts
+
+    file, _, name = key.partition(".")
+    try:
+        template = prompts.load(file)[name] if name else prompts.load(file)
+    except (FileNotFoundError, KeyError, TypeError):
+        raise BenchmarkError(f"{bench.path or bench.name}: prompt {key!r} is not in prompts/{file}.yaml")
+    return {k: template[k] for k in ("system", "user") if k in template}
+
+
+def _render(template: dict | None, record, where: str, shots: list[dict]) -> list[dict]:
+    """The conversation for one record: the template filled from its meta (or the record's own prompt)."""
+    own = record.prompt_messages
+    question = next((m["content"] for m in reversed(own) if m["role"] == "user"), "")
+    if template is None:
+        system = [m for m in own[:1] if m["role"] == "system"]
+        return system + shots + own[len(system):]
+    fields = {**record.meta, "question": question, "answer": record.answer or ""}
+
+    def fill(text: str) -> str:
+        try:
+            return text.format_map(fields)
+        except KeyError as exc:
+            raise BenchmarkError(f"{where}: the prompt needs {{{exc.args[0]}}} but the record has no such field")
+
+    system_text = template.get("system") or next((m["content"] for m in own if m["role"] == "system"), None)
+    messages = [{"role": "system", "content": fill(system_text)}] if system_text else []
+    user = fill(template["user"]) if "user" in template else question
+    return messages + shots + [{"role": "user", "content": user}]
+
+
+# -- loading and checking --------------------------------------------------------------------------------------
+def names() -> list[str]:
+    return sorted(p.stem for p in FOLDER.glob("*.yaml"))
+
+
+def load(name_or_path: str | Path) -> Benchmark:
+    """A benchmark by name (evaluation/benchmarks/<name>.yaml) or by the path of a YAML file."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = FOLDER / f"{name_or_path}.yaml"
+        if not path.is_file():
+            close = difflib.get_close_matches(str(name_or_path), names(), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise BenchmarkError(f"Unknown benchmark {str(name_or_path)!r}.{hint} Known: {', '.join(names())}")
+    if not path.is_file():
+        raise BenchmarkError(f"No benchmark file {path}")
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise BenchmarkError(f"{path}: not valid YAML: {exc}")
+    return from_dict(spec, path)
+
+
+def from_dict(spec, path: Path | str = "<benchmark>") -> Benchmark:
+    """Check every field and return the Benchmark; errors name the file and the field."""
+    from evaluation import metrics, parsers
+
+    where = str(path)
+    if not isinstance(spec, dict):
+        raise BenchmarkError(f"{where}: a benchmark is a mapping of fields ({', '.join(FIELDS)})")
+    for key in spec:
+        if key not in FIELDS:
+            close = difflib.get_close_matches(key, FIELDS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise BenchmarkError(f"{where}: unknown field {key!r}.{hint}")
+    for key in ("dataset", "metrics"):
+        if not spec.get(key):
+            raise BenchmarkError(f"{where}: the field {key!r} is missing")
+    name = spec.get("name") or Path(where).stem
+    try:
+        parser = parsers.get(spec.get("parser", "text"))
+    except ValueError as exc:
+        raise BenchmarkError(f"{where}, parser: {exc}")
+    specs = [_metric_spec(m, where) for m in _as_list(spec["metrics"], where, "metrics")]
+    inputs = spec.get("inputs") or {}
+    for ms in specs:
+        try:
+            metric = metrics.get(ms.name)
+        except metrics.MetricError as exc:
+            raise BenchmarkError(f"{where}, metrics: {exc}")
+        kind = parsers.get(ms.parser).kind if ms.parser else parser.kind
+        if metric.kind != kind:
+            raise BenchmarkError(f"{where}, metrics: {ms.name} reads {metric.kind} answers but the parser gives "
+                                 f"{kind}; set parser: to one that gives {metric.kind}")
+        for needed in metric.extra_inputs():
+            if needed not in inputs:
+                raise BenchmarkError(f"{where}, inputs: {ms.name} needs {needed!r}; map it to a record field, "
+                                     f"e.g. inputs: {{{needed}: {needed}}}")
+        for option in ms.options:
+            if option not in metric.options:
+                raise BenchmarkError(f"{where}, metrics: {ms.name} has no option {option!r} "
+                                     f"(it has {', '.join(metric.options) or 'none'})")
+        for dep in metric.derived_from:
+            if dep not in [s.name for s in specs]:
+                raise BenchmarkError(f"{where}, metrics: {ms.name} combines {', '.join(metric.derived_from)}; "
+                                     f"list {dep} too")
+    few = spec.get("few_shot") or {}
+    try:
+        few_shot = FewShot(**few)
+    except TypeError as exc:
+        raise BenchmarkError(f"{where}, few_shot: {exc} (fields: k, split, select, seed)")
+    if few_shot.select not in FEW_SHOT_RULES:
+        raise BenchmarkError(f"{where}, few_shot.select: {few_shot.select!r} is not one of {', '.join(FEW_SHOT_RULES)}")
+    variants = []
+    for v in _as_list(spec.get("variants") or [], where, "variants"):
+        try:
+            variants.append(Variant(**v) if isinstance(v, dict) else Variant(str(v)))
+        except TypeError as exc:
+            raise BenchmarkError(f"{where}, variants: {exc} (fields: name, prompt, description)")
+    bench = Benchmark(
+        name=name, dataset=str(spec["dataset"]), metrics=specs, description=spec.get("description", ""),
+        split=spec.get("split", "test"), prompt=spec.get("prompt"), reference=spec.get("reference", "answer"),
+        parser=spec.get("parser", "text"), labels=list(spec.get("labels") or []),
+        generation=dict(spec.get("generation") or {}), few_shot=few_shot, variants=variants, inputs=dict(inputs),
+        group_by=spec.get("group_by"), task_type=spec.get("task_type", ""), path=Path(where),
+    )
+    if parser.kind == "label" and not bench.labels:
+        bench.labels = _labels_from_prompt(bench)
+        if not bench.labels:
+            raise BenchmarkError(f"{where}, labels: the label parser needs the class names (labels: [...])")
+    try:
+        bench.generation_params()
+    except TypeError as exc:
+        raise BenchmarkError(f"{where}, generation: {exc} (fields: max_new_tokens, temperature, top_p, stop, seed)")
+    except ValueError as exc:
+        raise BenchmarkError(f"{where}, generation: {exc}")
+    for v in bench.variants or [Variant("default")]:
+        _prompt_template(bench, v)  # raises if a prompt key is unknown
+    return bench
+
+
+def _labels_from_prompt(bench: Benchmark) -> list[str]:
+    if not bench.prompt:
+        return []
+    import prompts
+
+    file, _, name = bench.prompt.partition(".")
+    return list((prompts.load(file).get(name) or {}).get("labels") or [])
+
+
+def _as_list(value, where: str, key: str) -> list:
+    if not isinstance(value, list):
+        raise BenchmarkError(f"{where}, {key}: expected a list")
+    return value
+
+
+def _metric_spec(entry, where: str) -> MetricSpec:
+    if isinstance(entry, str):
+        return MetricSpec(entry)
+    if isinstance(entry, dict) and "name" in entry:
+        entry = dict(entry)
+        return MetricSpec(entry.pop("name"), entry.pop("parser", None), entry.pop("where", {}) or {}, entry)
+    raise BenchmarkError(f"{where}, metrics: each entry is a metric name or {{name: ..., <options>}}; got {entry!r}")

@@ -1,0 +1,293 @@
+"""The batched evaluation runner: items → model (batched, greedy, seeded) → predictions.jsonl → metrics.
+
+Predictions are appended as each batch finishes, so an interrupted evaluation resumes where it stopped. A
+model that fails mid-run leaves its finished items in place and raises EvaluationFailed; scores and leaderboard
+rows only exist for complete runs.
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from evaluation.benchmark import Benchmark, BenchmarkError, Item
+
+Emit = Callable[..., None]  # emit(event_name, **fields): progress for the CLI and events.jsonl
+
+
+class EvaluationFailed(RuntimeError):
+    """The model or data failed mid-run; finished predictions are kept and nothing reaches the leaderboard."""
+
+
+@dataclass
+class VariantResult:
+    model: str
+    benchmark: str
+    variant: str
+    metrics: dict[str, float | None]
+    details: dict
+    items: int
+    config_hash: str
+    predictions_path: str
+    seconds: float = 0.0
+
+    def summary(self) -> dict:
+        return {"model": self.model, "benchmark": self.benchmark, "variant": self.variant, "items": self.items,
+                "metrics": self.metrics, "config_hash": self.config_hash}
+
+
+@dataclass
+class Options:
+    limit: int | None = None
+    batch_size: int = 8
+    variants: list[str] | None = None  # None: all of the benchmark's variants
+    judge: str | None = None  # the QuestEval judge, when a metric takes one
+    predictions_file: str | None = None  # score existing outputs instead of running a model
+    api_key: str | None = field(default=None, repr=False)
+
+
+def _noop(event: str, **fields) -> None:
+    pass
+
+
+# -- predictions file ----------------------------------------------------------------------------------------------
+def _read_done(path: Path, config_hash: str) -> dict[tuple[str, int], dict]:
+    """Finished items of an earlier, interrupted run with the same configuration (others are discarded)."""
+    done: dict[tuple[str, int], dict] = {}
+    if not path.exists():
+        return done
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill: that item runs again
+        if row.get("config_hash") == config_hash:
+            done[(row["variant"], row["index"])] = row
+    return done
+
+
+def _prediction_row(item: Item, variant: str, config_hash: str, output: str, gen=None) -> dict:
+    return {
+        "variant": variant, "index": item.index, "id": item.id, "config_hash": config_hash,
+        "prompt": item.messages[-1]["content"], "output": output, "reference": item.reference,
+        "prompt_tokens": getattr(gen, "prompt_tokens", None), "completion_tokens": getattr(gen, "completion_tokens", None),
+    }
+
+
+# -- generation ------------------------------------------------------------------------------------------------------
+def generate_all(model_ref: str, bench: Benchmark, variant: str, items: list[Item], path: Path, config_hash: str,
+                 opts: Options, emit: Emit, done: dict) -> None:
+    """Generate the items not yet in `done`, appending each batch to `path` as it finishes."""
+    from models.errors import ModelError
+    from models.registry import resolve
+
+    todo = [it for it in items if (variant, it.index) not in done]
+    if not todo:
+        return
+    model = resolve(model_ref, api_key=opts.api_key)
+    params = bench.generation_params()
+    start, finished = time.perf_counter(), len(items) - len(todo)
+    emit("progress", variant=variant, done=finished, total=len(items), items_per_s=None, eta_s=None)
+    with open(path, "a", encoding="utf-8") as fh:
+        for b in range(0, len(todo), max(1, opts.batch_size)):
+            batch = todo[b: b + opts.batch_size]
+            try:
+                gens = model.generate([it.messages for it in batch], params)
+            except (ModelError, RuntimeError, OSError, ValueError) as exc:
+                kept = sum(1 for k in done if k[0] == variant) + b
+                raise EvaluationFailed(
+                    f"{model_ref} failed on {bench.name} ({variant}) at item {batch[0].index + 1}: {exc}. "
+                    f"The {kept} finished items are kept in {path}; run again to resume."
+                ) from exc
+            for it, gen in zip(batch, gens):
+                row = _prediction_row(it, variant, config_hash, gen.text, gen)
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                done[(variant, it.index)] = row
+            fh.flush()
+            finished += len(batch)
+            rate = (b + len(batch)) / max(time.perf_counter() - start, 1e-9)
+            emit("progress", variant=variant, done=finished, total=len(items), items_per_s=round(rate, 3),
+                 eta_s=round((len(items) - finished) / rate, 1))
+
+
+def read_predictions_file(path: str | Path, items: list[Item], variant: str, config_hash: str) -> dict:
+    """Existing outputs (JSONL: id + prediction, or OpenAI batch output lines) matched to the items by id."""
+    path = Path(path)
+    if not path.is_file():
+        raise BenchmarkError(f"No predictions file {path}")
+    by_id = {it.id: it for it in items}
+    rows: dict[tuple[str, int], dict] = {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BenchmarkError(f"{path.name} line {n}: not valid JSON ({exc.msg}, column {exc.colno})")
+        item_id, text, key = _prediction_fields(obj)
+        if text is None:
+            raise BenchmarkError(f"{path.name} line {n}: no prediction (give a 'prediction' field, or an OpenAI "
+                                 f"batch line with response.body.choices[0].message.content)")
+        if not isinstance(text, str) or not text.strip():
+            raise BenchmarkError(f"{path.name} line {n}, {key}: the prediction is empty")
+        if item_id is None:
+            item_id = items[n - 1].id if n <= len(items) else None
+        item = by_id.get(str(item_id))
+        if item is None:
+            raise BenchmarkError(f"{path.name} line {n}, id: {item_id!r} is not an item of this benchmark")
+        rows[(variant, item.index)] = _prediction_row(item, variant, config_hash, text)
+    missing = [it.id for it in items if (variant, it.index) not in rows]
+    if missing:
+        raise BenchmarkError(f"{path.name}: no prediction for {len(missing)} of {len(items)} items "
+                             f"(first ids: {', '.join(missing[:5])}); use --limit to score the first N only")
+    return rows
+
+
+def _prediction_fields(obj) -> tuple[object, object, str]:
+    if not isinstance(obj, dict):
+        return None, None, ""
+    item_id = obj.get("id", obj.get("custom_id"))
+    for key in ("prediction", "output", "completion", "text"):
+        if key in obj:
+            return item_id, obj[key], key
+    try:
+        return item_id, obj["response"]["body"]["choices"][0]["message"]["content"], "response.body"
+    except (KeyError, IndexError, TypeError):
+        return item_id, None, ""
+
+
+# -- scoring ---------------------------------------------------------------------------------------------------------
+def score(bench: Benchmark, items: list[Item], outputs: list[str], opts: Options,
+          strict: bool = True) -> tuple[dict, dict, list[dict]]:
+    """Metric values, details and per-item parsed answers and scores for one variant. With strict=False a metric
+    that has nothing to score in these items (no keywords in a group) is left out instead of failing."""
+    from evaluation import metrics, parsers
+
+    values: dict[str, float | None] = {}
+    details: dict = {"empty_answers": sum(1 for o in outputs if not (o or "").strip())}
+    per_item: list[dict] = [{"parsed": None, "scores": {}} for _ in items]
+    main_parser = parsers.get(bench.parser)
+    for i, out in enumerate(outputs):
+        per_item[i]["parsed"] = main_parser.fn(out, labels=bench.labels)
+    for spec in bench.metrics:
+        metric = metrics.get(spec.name)
+        if metric.derived_from:
+            continue
+        chosen = [i for i, it in enumerate(items) if all(it.meta.get(k) == v for k, v in spec.where.items())]
+        if not chosen:
+            continue
+        parser = parsers.get(spec.parser) if spec.parser else main_parser
+        preds = [parser.fn(outputs[i], labels=bench.labels) for i in chosen]
+        refs = [items[i].reference for i in chosen]
+        inputs = {k: [items[i].inputs.get(k) for i in chosen] for k in metric.extra_inputs()}
+        try:
+            result = metrics.compute(spec.name, preds, refs, **inputs, **_options(metric, spec, bench, opts))
+        except metrics.MetricError:
+            if strict:
+                raise
+            continue
+        scores = metrics.Scores()
+        scores.add(metric, result)
+        values.update(scores.values)
+        details.update(scores.details)
+        if metric.item_fn:
+            for i, pred, ref in zip(chosen, preds, refs):
+                extra = {k: items[i].inputs.get(k) for k in metric.extra_inputs()}
+                per_item[i]["scores"][metric.headline] = metric.item_fn(pred, ref, **extra)
+    for spec in bench.metrics:
+        metric = metrics.get(spec.name)
+        if metric.derived_from:
+            values.update(metric.fn([], [], scores=values))
+    return values, details, per_item
+
+
+def _options(metric, spec, bench: Benchmark, opts: Options) -> dict:
+    options = dict(spec.options)
+    if "labels" in metric.options and "labels" not in options and bench.labels:
+        options["labels"] = bench.labels
+    if "judge" in metric.options and opts.judge:
+        options["judge"] = opts.judge
+    return options
+
+
+def group_scores(bench: Benchmark, items: list[Item], outputs: list[str], opts: Options) -> dict:
+    """Light metrics per group (e.g. per task type), for the base vs fine-tuned table."""
+    from evaluation import metrics
+    from evaluation.benchmark import MetricSpec
+
+    if not bench.group_by:
+        return {}
+    light = [s for s in bench.metrics if not metrics.get(s.name).heavy and not metrics.get(s.name).derived_from]
+    sub = Benchmark(**{**bench.__dict__, "metrics": light, "group_by": None})
+    groups: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        groups.setdefault(str(it.meta.get(bench.group_by, "other")), []).append(i)
+    out = {}
+    for name, idx in sorted(groups.items()):
+        values, _, _ = score(sub, [items[i] for i in idx], [outputs[i] for i in idx], opts, strict=False)
+        out[name] = {"items": len(idx), **values}
+    return out
+
+
+# -- one model on one benchmark ------------------------------------------------------------------------------------
+def evaluate(model_ref: str, bench: Benchmark, out_dir: Path, opts: Options, emit: Emit = _noop) -> list[VariantResult]:
+    """Run (or resume) every chosen variant and score it. Raises EvaluationFailed, BenchmarkError, ModelError."""
+    from data.io import atomic_write
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "predictions.jsonl"
+    config_hash = bench.config_hash(limit=opts.limit, model=model_ref, predictions=bool(opts.predictions_file))
+    variants = opts.variants or bench.variant_names()
+    done = {} if opts.predictions_file else _read_done(path, config_hash)
+    if not opts.predictions_file and path.exists() and not done:
+        path.unlink()  # another configuration's predictions: start clean
+    if done:
+        emit("resume", items=len(done), path=str(path))
+    start = time.perf_counter()
+    results: list[VariantResult] = []
+    all_rows: list[dict] = []
+    for variant in variants:
+        items = bench.items(variant, opts.limit)
+        if opts.predictions_file:
+            done.update(read_predictions_file(opts.predictions_file, items, variant, config_hash))
+        else:
+            generate_all(model_ref, bench, variant, items, path, config_hash, opts, emit, done)
+        rows = [done[(variant, it.index)] for it in items]
+        outputs = [r["output"] for r in rows]
+        emit("scoring", variant=variant, metrics=[m.name for m in bench.metrics])
+        values, details, per_item = score(bench, items, outputs, opts)
+        groups = group_scores(bench, items, outputs, opts)
+        if groups:
+            details["groups"] = groups
+        details["prompt_tokens"] = sum(r.get("prompt_tokens") or 0 for r in rows)
+        details["completion_tokens"] = sum(r.get("completion_tokens") or 0 for r in rows)
+        for row, extra in zip(rows, per_item):
+            row.update(extra)
+        all_rows += rows
+        results.append(VariantResult(model_ref, bench.name, variant, values, details, len(items), config_hash,
+                                     str(path.resolve()), time.perf_counter() - start))
+    with atomic_write(path) as fh:  # the final file carries parsed answers and per-item scores
+        for row in all_rows:
+            fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+    if len(results) > 1:
+        spread = robustness(results)
+        for r in results:
+            r.details["robustness"] = spread
+    return results
+
+
+def robustness(results: list[VariantResult]) -> dict:
+    """Mean and standard deviation of each metric across prompt variants, with each variant's value."""
+    out = {}
+    for key in results[0].metrics:
+        per_variant = {r.variant: r.metrics.get(key) for r in results}
+        numbers = [v for v in per_variant.values() if isinstance(v, (int, float)) and not math.isnan(v)]
+        if len(numbers) < 2:
+            continue
+        out[key] = {"mean": statistics.fmean(numbers), "std": statistics.stdev(numbers), "variants": per_variant}
+    return out

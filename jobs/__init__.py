@@ -1,0 +1,196 @@
+"""Jobs: a run directory per job and a child process that does the work, so a page reload or an app restart
+loses nothing and a job can be cancelled.
+
+The UI calls `start(kind, config, argv)`: it writes runs/<id>/config.yaml, records the run in the store and
+starts `python -m <package> ... --config runs/<id>/config.yaml --run-dir runs/<id>` (never a shell). The child
+appends one JSON object per line to events.jsonl; the UI tails it (`events`) and reads the store. `cancel`
+kills the whole process tree. A child that dies without saying so is marked failed with its last log line.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TERMINAL = ("done", "failed", "cancelled")
+
+
+# -- run directories and their event log ---------------------------------------------------------------------
+def new_run_dir(kind: str) -> Path:
+    run_id = f"{kind}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    path = settings.runs_dir() / run_id
+    path.mkdir(parents=True)
+    return path
+
+
+def append_event(run_dir: str | Path, event: str, **fields) -> dict:
+    """One line in events.jsonl; each line is written whole, so a reader never sees half an event."""
+    record = {"time": round(time.time(), 3), "event": event, **fields}
+    line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+    with open(Path(run_dir) / "events.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(line)
+    return record
+
+
+def events(run_dir: str | Path, offset: int = 0) -> tuple[list[dict], int]:
+    """Complete events after byte `offset`, and the offset to continue from (a partial last line waits)."""
+    path = Path(run_dir) / "events.jsonl"
+    if not path.exists():
+        return [], offset
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read()
+    end = data.rfind(b"\n") + 1
+    out = []
+    for line in data[:end].splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out, offset + end
+
+
+def set_status(run_id: str, status: str, error: str | None = None, **fields) -> None:
+    """Record a status change in the store (and, from the child, in events.jsonl via append_event)."""
+    import store
+    from store.tables import Run, utcnow
+
+    with store.session() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            return
+        if run.status in TERMINAL and status not in TERMINAL:
+            return
+        run.status = status
+        if error is not None:
+            run.error = error
+        for key, value in fields.items():
+            setattr(run, key, value)
+        if status in TERMINAL:
+            run.finished = utcnow()
+
+
+# -- child processes ------------------------------------------------------------------------------------------
+def start(kind: str, config: dict, module: str, title: str = "") -> str:
+    """Write the config, record the run and start `python -m module run --config ... --run-dir ...`."""
+    import store
+    from store.tables import Run
+
+    run_dir = new_run_dir(kind)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    run_id = run_dir.name
+    with store.session() as s:
+        s.add(Run(id=run_id, kind=kind, status="queued", directory=str(run_dir.resolve()), title=title))
+    argv = [sys.executable, "-m", module, "run", "--config", str(run_dir / "config.yaml"), "--run-dir", str(run_dir)]
+    log = open(run_dir / "log.txt", "ab")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True, env=env)
+    log.close()
+    (run_dir / "pid").write_text(str(proc.pid))
+    _children[run_id] = proc
+    set_status(run_id, "running", pid=proc.pid)
+    return run_id
+
+
+_children: dict[str, subprocess.Popen] = {}  # reaped by poll() so finished children do not linger as zombies
+
+
+def command_line(module: str, config_path: str = "CONFIG.yaml") -> str:
+    """The CLI command that replays a job, shown in the UI."""
+    return f"python -m {module} run --config {config_path}"
+
+
+def get(run_id: str):
+    import store
+    from store.tables import Run
+
+    with store.session() as s:
+        return s.get(Run, run_id)
+
+
+def list_runs(kind: str | None = None, limit: int = 50) -> list:
+    import store
+    from sqlalchemy import select
+    from store.tables import Run
+
+    query = select(Run).order_by(Run.created.desc()).limit(limit)
+    if kind:
+        query = query.where(Run.kind == kind)
+    with store.session() as s:
+        return list(s.scalars(query))
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def poll(run_id: str):
+    """The run, with a child that died without a final status marked failed (its last log line as the error)."""
+    child = _children.get(run_id)
+    if child is not None and child.poll() is not None:
+        _children.pop(run_id, None)
+    run = get(run_id)
+    if run is None or run.status in TERMINAL or _alive(run.pid):
+        return run
+    time.sleep(0.2)  # the child may be writing its final status right now
+    run = get(run_id)
+    if run.status not in TERMINAL:
+        error = _last_log_line(Path(run.directory)) or "the process ended without reporting a result"
+        append_event(run.directory, "status", status="failed", error=error)
+        set_status(run_id, "failed", error=error)
+        run = get(run_id)
+    return run
+
+
+def _last_log_line(run_dir: Path) -> str:
+    log = run_dir / "log.txt"
+    if not log.exists():
+        return ""
+    lines = [l for l in log.read_text(encoding="utf-8", errors="replace").splitlines() if l.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def cancel(run_id: str) -> bool:
+    """Kill the run's process tree and mark it cancelled. False when it had already finished."""
+    import psutil
+
+    run = get(run_id)
+    if run is None or run.status in TERMINAL:
+        return False
+    if run.pid:
+        try:
+            parent = psutil.Process(run.pid)
+            procs = parent.children(recursive=True) + [parent]
+        except psutil.NoSuchProcess:
+            procs = []
+        for proc in procs:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(procs, timeout=10)
+        child = _children.pop(run_id, None)
+        if child is not None:
+            child.wait(timeout=10)
+    append_event(run.directory, "status", status="cancelled")
+    set_status(run_id, "cancelled", error="cancelled by the user")
+    return True
