@@ -44,7 +44,7 @@ def run(config, run_dir: Path, quiet: bool = False) -> tuple[int, dict]:
         if s.get(Run, run_id) is None:
             s.add(Run(id=run_id, kind="evaluation", status="running", directory=str(run_dir.resolve()),
                       pid=os.getpid(), title=", ".join(config.models) + " on " + ", ".join(config.benchmarks)))
-    jobs.set_status(run_id, "running", pid=os.getpid())
+    jobs.set_status(run_id, "running", restart=True, pid=os.getpid())
     emit = _emitter(run_dir, quiet)
     emit("status", status="running")
     summary = {"run": run_id, "results": [], "skipped": []}
@@ -65,7 +65,7 @@ def run(config, run_dir: Path, quiet: bool = False) -> tuple[int, dict]:
                 for r, row_id in zip(results, ids):
                     entry = {**r.summary(), "leaderboard_id": row_id}
                     if "robustness" in r.details:
-                        summary["robustness"] = {f"{model} / {bench.name}": r.details["robustness"]}
+                        summary.setdefault("robustness", {})[f"{model} / {bench.name}"] = r.details["robustness"]
                     summary["results"].append(entry)
                     emit("result", **entry, details={k: v for k, v in r.details.items() if k != "robustness"})
     except (EvaluationFailed, benchmarks.BenchmarkError, ModelError, ValueError) as exc:

@@ -110,6 +110,19 @@ class Benchmark:
         blob = json.dumps({**spec, **extra}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    def data_digest(self) -> str:
+        """The bytes of the data files the benchmark reads (test split and few-shot split)."""
+        from data import catalog
+
+        digest = hashlib.sha256()
+        splits = [self.split] + ([self.few_shot.split] if self.few_shot.k else [])
+        for split in splits:
+            try:
+                digest.update(catalog.file_for(self.dataset, split).read_bytes())
+            except (OSError, ValueError):
+                digest.update(b"missing")
+        return digest.hexdigest()[:16]
+
     def items(self, variant: str = "default", limit: int | None = None) -> list[Item]:
         """The benchmark's items with prompts rendered for one variant (few-shot examples included)."""
         from data import catalog
@@ -124,13 +137,14 @@ class Benchmark:
         if limit is not None:
             records = records[:limit]
         template = _prompt_template(self, self.variant(variant))
-        shots = self._few_shot_messages(template)
+        examples = self._few_shot_examples()
         items = []
         for i, record in enumerate(records):
             where = f"{self.name}: {self.dataset} {self.split} item {i + 1}"
+            own = [r for r in examples if r.key() != record.key()][: self.few_shot.k]  # never the item itself
             items.append(Item(
                 index=i, id=str(record.meta.get("id", i)),
-                messages=_render(template, record, where, shots),
+                messages=_render(template, record, where, self._shot_messages(template, own)),
                 reference=self._reference(record, where),
                 meta=record.meta,
                 inputs={key: record.meta.get(src) for key, src in self.inputs.items()},
@@ -148,13 +162,17 @@ class Benchmark:
             raise BenchmarkError(f"{where}: no reference ({self.reference!r} is missing or empty)")
         return value
 
-    def _few_shot_messages(self, template: dict | None) -> list[dict]:
+    def _few_shot_examples(self) -> list:
+        """k + 1 examples, so k remain when one of them is the item being asked."""
         if self.few_shot.k <= 0:
             return []
         from data import catalog
 
         pool = catalog.load(self.dataset, self.few_shot.split)
-        chosen = _select_examples(pool, self.few_shot, lambda r: str(self._reference(r, "few-shot example")))
+        rule = FewShot(self.few_shot.k + 1, self.few_shot.split, self.few_shot.select, self.few_shot.seed)
+        return _select_examples(pool, rule, lambda r: str(self._reference(r, "few-shot example")))
+
+    def _shot_messages(self, template: dict | None, chosen: list) -> list[dict]:
         messages = []
         for record in chosen:
             rendered = _render(template, record, f"{self.name}: few-shot example", [])
@@ -289,6 +307,8 @@ def from_dict(spec, path: Path | str = "<benchmark>") -> Benchmark:
         few_shot = FewShot(**few)
     except TypeError as exc:
         raise BenchmarkError(f"{where}, few_shot: {exc} (fields: k, split, select, seed)")
+    if not isinstance(few_shot.k, int) or isinstance(few_shot.k, bool) or few_shot.k < 0:
+        raise BenchmarkError(f"{where}, few_shot.k: expected a whole number of examples ≥ 0, got {few_shot.k!r}")
     if few_shot.select not in FEW_SHOT_RULES:
         raise BenchmarkError(f"{where}, few_shot.select: {few_shot.select!r} is not one of {', '.join(FEW_SHOT_RULES)}")
     variants = []
@@ -297,10 +317,17 @@ def from_dict(spec, path: Path | str = "<benchmark>") -> Benchmark:
             variants.append(Variant(**v) if isinstance(v, dict) else Variant(str(v)))
         except TypeError as exc:
             raise BenchmarkError(f"{where}, variants: {exc} (fields: name, prompt, description)")
+    names_seen = [v.name for v in variants]
+    duplicates = sorted({n for n in names_seen if names_seen.count(n) > 1})
+    if duplicates:
+        raise BenchmarkError(f"{where}, variants: the name {duplicates[0]!r} is used twice; each variant needs its own")
+    labels = spec.get("labels") or []
+    if not isinstance(labels, list) or not all(isinstance(l, str) and l.strip() for l in labels):
+        raise BenchmarkError(f"{where}, labels: expected a list of class names, e.g. [interaction, no interaction]")
     bench = Benchmark(
         name=name, dataset=str(spec["dataset"]), metrics=specs, description=spec.get("description", ""),
         split=spec.get("split", "test"), prompt=spec.get("prompt"), reference=spec.get("reference", "answer"),
-        parser=spec.get("parser", "text"), labels=list(spec.get("labels") or []),
+        parser=spec.get("parser", "text"), labels=list(labels),
         generation=dict(spec.get("generation") or {}), few_shot=few_shot, variants=variants, inputs=dict(inputs),
         group_by=spec.get("group_by"), task_type=spec.get("task_type", ""), path=Path(where),
     )
@@ -308,11 +335,13 @@ def from_dict(spec, path: Path | str = "<benchmark>") -> Benchmark:
         bench.labels = _labels_from_prompt(bench)
         if not bench.labels:
             raise BenchmarkError(f"{where}, labels: the label parser needs the class names (labels: [...])")
+    from models.errors import InputError
+
     try:
         bench.generation_params()
     except TypeError as exc:
         raise BenchmarkError(f"{where}, generation: {exc} (fields: max_new_tokens, temperature, top_p, stop, seed)")
-    except ValueError as exc:
+    except (ValueError, InputError) as exc:
         raise BenchmarkError(f"{where}, generation: {exc}")
     for v in bench.variants or [Variant("default")]:
         _prompt_template(bench, v)  # raises if a prompt key is unknown

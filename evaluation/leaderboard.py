@@ -6,6 +6,7 @@ evaluation, so a cancelled or failed run never leaves part of a result behind.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 ARROW = {True: "↑", False: "↓", None: ""}
@@ -60,17 +61,25 @@ def add(results, run_id: str | None) -> list[int]:
 
 
 def _clean(obj):
-    """JSON-safe (NaN → None), so every database stores the same thing."""
-    return json.loads(json.dumps(obj, default=str).replace("NaN", "null"))
+    """JSON-safe: NaN and infinities become None (no database stores them alike), other objects text."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return json.loads(json.dumps(obj, default=str))
 
 
 def benchmarks() -> list[str]:
     import store
-    from sqlalchemy import distinct, select
+    from sqlalchemy import select
     from store.tables import EvalResult
 
     with store.session() as s:
-        return sorted(s.scalars(select(distinct(EvalResult.benchmark))))
+        return sorted(s.scalars(select(EvalResult.benchmark).distinct()))
 
 
 def rows(benchmark: str | None = None, model: str = "", method: str = "") -> list:
@@ -200,13 +209,16 @@ def compare_groups(id_a: int, id_b: int, metric: str | None = None):
     import pandas as pd
 
     a, b = get(id_a), get(id_b)
+    if a is None or b is None:
+        raise KeyError(f"No leaderboard row {id_a if a is None else id_b}")
     groups_a, groups_b = a.details.get("groups") or {}, b.details.get("groups") or {}
     records = []
     for group in sorted(set(groups_a) | set(groups_b)):
         ga, gb = groups_a.get(group, {}), groups_b.get(group, {})
-        keys = [metric] if metric else [k for k in ga if k != "items"]
+        keys = [metric] if metric else [k for k in {**ga, **gb} if k != "items"]
         for key in keys:
             va, vb = ga.get(key), gb.get(key)
-            records.append({"task type": group, "metric": column_title(key), a.model: va, b.model: vb,
+            records.append({"task type": group, "metric": column_title(key), f"a: {a.model}": va,
+                            f"b: {b.model}": vb,
                             "improvement": None if va is None or vb is None else round(vb - va, 4)})
     return pd.DataFrame(records)

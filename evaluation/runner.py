@@ -6,6 +6,7 @@ rows only exist for complete runs.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import statistics
@@ -70,9 +71,19 @@ def _read_done(path: Path, config_hash: str) -> dict[tuple[str, int], dict]:
     return done
 
 
+def _prompt_sha(item: Item) -> str:
+    return hashlib.sha256(json.dumps(item.messages, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _reusable(row: dict | None, item: Item) -> bool:
+    """A finished prediction is kept only for exactly the same prompt (a fixed data row runs again)."""
+    return row is not None and row.get("prompt_sha") == _prompt_sha(item)
+
+
 def _prediction_row(item: Item, variant: str, config_hash: str, output: str, gen=None) -> dict:
     return {
         "variant": variant, "index": item.index, "id": item.id, "config_hash": config_hash,
+        "prompt_sha": _prompt_sha(item),
         "prompt": item.messages[-1]["content"], "output": output, "reference": item.reference,
         "prompt_tokens": getattr(gen, "prompt_tokens", None), "completion_tokens": getattr(gen, "completion_tokens", None),
     }
@@ -85,9 +96,11 @@ def generate_all(model_ref: str, bench: Benchmark, variant: str, items: list[Ite
     from models.errors import ModelError
     from models.registry import resolve
 
-    todo = [it for it in items if (variant, it.index) not in done]
+    todo = [it for it in items if not _reusable(done.get((variant, it.index)), it)]
     if not todo:
         return
+    # Similar lengths share a batch, so little compute goes to padding; the final file is in item order.
+    todo.sort(key=lambda it: sum(len(m["content"]) for m in it.messages))
     model = resolve(model_ref, api_key=opts.api_key)
     params = bench.generation_params()
     start, finished = time.perf_counter(), len(items) - len(todo)
@@ -98,9 +111,10 @@ def generate_all(model_ref: str, bench: Benchmark, variant: str, items: list[Ite
             try:
                 gens = model.generate([it.messages for it in batch], params)
             except (ModelError, RuntimeError, OSError, ValueError) as exc:
-                kept = sum(1 for k in done if k[0] == variant) + b
+                kept = sum(1 for k in done if k[0] == variant)
                 raise EvaluationFailed(
-                    f"{model_ref} failed on {bench.name} ({variant}) at item {batch[0].index + 1}: {exc}. "
+                    f"{model_ref} failed on {bench.name} ({variant}) at item {batch[0].index + 1}: "
+                    f"{str(exc).rstrip('.')}. "
                     f"The {kept} finished items are kept in {path}; run again to resume."
                 ) from exc
             for it, gen in zip(batch, gens):
@@ -114,17 +128,22 @@ def generate_all(model_ref: str, bench: Benchmark, variant: str, items: list[Ite
                  eta_s=round((len(items) - finished) / rate, 1))
 
 
-def read_predictions_file(path: str | Path, items: list[Item], variant: str, config_hash: str) -> dict:
-    """Existing outputs (JSONL: id + prediction, or OpenAI batch output lines) matched to the items by id."""
+def read_predictions_file(path: str | Path, items: list[Item], variant: str, config_hash: str,
+                          all_ids: set[str] | None = None) -> dict:
+    """Existing outputs (JSONL: id + prediction, or OpenAI batch output lines) matched to the items by id, or by
+    order when lines carry no id. With --limit, `all_ids` holds every item's id: lines for later items are
+    skipped, and only ids that are in no item are errors."""
     path = Path(path)
     if not path.is_file():
         raise BenchmarkError(f"No predictions file {path}")
     by_id = {it.id: it for it in items}
     rows: dict[tuple[str, int], dict] = {}
     lines = path.read_text(encoding="utf-8").splitlines()
+    position = 0  # among non-blank lines: the item an id-less line answers
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        position += 1
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
@@ -136,8 +155,12 @@ def read_predictions_file(path: str | Path, items: list[Item], variant: str, con
         if not isinstance(text, str) or not text.strip():
             raise BenchmarkError(f"{path.name} line {n}, {key}: the prediction is empty")
         if item_id is None:
-            item_id = items[n - 1].id if n <= len(items) else None
+            if position > len(items) and all_ids is not None and position <= len(all_ids):
+                continue  # beyond --limit
+            item_id = items[position - 1].id if position <= len(items) else None
         item = by_id.get(str(item_id))
+        if item is None and all_ids is not None and str(item_id) in all_ids:
+            continue  # an item beyond --limit
         if item is None:
             raise BenchmarkError(f"{path.name} line {n}, id: {item_id!r} is not an item of this benchmark")
         rows[(variant, item.index)] = _prediction_row(item, variant, config_hash, text)
@@ -241,9 +264,12 @@ def evaluate(model_ref: str, bench: Benchmark, out_dir: Path, opts: Options, emi
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "predictions.jsonl"
-    config_hash = bench.config_hash(limit=opts.limit, model=model_ref, predictions=bool(opts.predictions_file))
+    # Resuming needs the same settings (and reuses an item only for the same prompt); the leaderboard's hash also
+    # covers the data files' bytes, so two rows with one hash scored the same items the same way.
+    resume_hash = bench.config_hash(limit=opts.limit, model=model_ref, predictions=bool(opts.predictions_file))
+    config_hash = bench.config_hash(limit=opts.limit, data=bench.data_digest())  # not the model: rows compare
     variants = opts.variants or bench.variant_names()
-    done = {} if opts.predictions_file else _read_done(path, config_hash)
+    done = {} if opts.predictions_file else _read_done(path, resume_hash)
     if not opts.predictions_file and path.exists() and not done:
         path.unlink()  # another configuration's predictions: start clean
     if done:
@@ -254,9 +280,10 @@ def evaluate(model_ref: str, bench: Benchmark, out_dir: Path, opts: Options, emi
     for variant in variants:
         items = bench.items(variant, opts.limit)
         if opts.predictions_file:
-            done.update(read_predictions_file(opts.predictions_file, items, variant, config_hash))
+            every = {it.id for it in bench.items(variant)} if opts.limit else None
+            done.update(read_predictions_file(opts.predictions_file, items, variant, resume_hash, every))
         else:
-            generate_all(model_ref, bench, variant, items, path, config_hash, opts, emit, done)
+            generate_all(model_ref, bench, variant, items, path, resume_hash, opts, emit, done)
         rows = [done[(variant, it.index)] for it in items]
         outputs = [r["output"] for r in rows]
         emit("scoring", variant=variant, metrics=[m.name for m in bench.metrics])

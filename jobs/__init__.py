@@ -60,8 +60,10 @@ def events(run_dir: str | Path, offset: int = 0) -> tuple[list[dict], int]:
     return out, offset + end
 
 
-def set_status(run_id: str, status: str, error: str | None = None, **fields) -> None:
-    """Record a status change in the store (and, from the child, in events.jsonl via append_event)."""
+def set_status(run_id: str, status: str, error: str | None = None, *, restart: bool = False, **fields) -> None:
+    """Record a status change in the store (the child also writes it to events.jsonl with append_event).
+
+    A finished run stays finished unless `restart` (a resumed run): then its old error and end time go."""
     import store
     from store.tables import Run, utcnow
 
@@ -69,8 +71,10 @@ def set_status(run_id: str, status: str, error: str | None = None, **fields) -> 
         run = s.get(Run, run_id)
         if run is None:
             return
-        if run.status in TERMINAL and status not in TERMINAL:
+        if run.status in TERMINAL and status not in TERMINAL and not restart:
             return
+        if restart:
+            run.error, run.finished = None, None
         run.status = status
         if error is not None:
             run.error = error
@@ -81,19 +85,25 @@ def set_status(run_id: str, status: str, error: str | None = None, **fields) -> 
 
 
 # -- child processes ------------------------------------------------------------------------------------------
-def start(kind: str, config: dict, module: str, title: str = "") -> str:
-    """Write the config, record the run and start `python -m module run --config ... --run-dir ...`."""
+def start(kind: str, config: dict, module: str, title: str = "", secrets: dict[str, str] | None = None) -> str:
+    """Write the config, record the run and start `python -m module run --config ... --run-dir ...`.
+
+    `secrets` (e.g. an API key typed in the browser) reach the child through its environment only: never the
+    config, the store or a file. Paths are made absolute, so the child finds the same runs and store wherever
+    the app was started from."""
     import store
     from store.tables import Run
 
-    run_dir = new_run_dir(kind)
+    run_dir = new_run_dir(kind).resolve()
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     run_id = run_dir.name
     with store.session() as s:
         s.add(Run(id=run_id, kind=kind, status="queued", directory=str(run_dir.resolve()), title=title))
     argv = [sys.executable, "-m", module, "run", "--config", str(run_dir / "config.yaml"), "--run-dir", str(run_dir)]
     log = open(run_dir / "log.txt", "ab")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PHARMATUNE_RUNS": str(settings.runs_dir().resolve()),
+           "PHARMATUNE_DATA": str(settings.data_dir().resolve()), "PHARMATUNE_STORE_URL": settings.store_url(),
+           **(secrets or {})}
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True, env=env)
     log.close()
@@ -150,6 +160,8 @@ def poll(run_id: str):
         _children.pop(run_id, None)
     run = get(run_id)
     if run is None or run.status in TERMINAL or _alive(run.pid):
+        return run
+    if run.status == "queued" and not run.pid:  # recorded, its process not started yet
         return run
     time.sleep(0.2)  # the child may be writing its final status right now
     run = get(run_id)

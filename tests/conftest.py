@@ -11,6 +11,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # so batched and single generation agree bit for bit.
 os.environ.setdefault("PHARMATUNE_CACHE", str(ROOT / ".cache" / "test-models"))
 os.environ.setdefault("PHARMATUNE_DATA", str(ROOT / ".cache" / "test-data"))
+# Runs and the store (leaderboard) of the whole session live in an ignored folder; `isolated_runs` gives a test
+# its own empty ones.
+os.environ.setdefault("PHARMATUNE_RUNS", str(ROOT / ".cache" / "test-runs"))
+os.environ.pop("PHARMATUNE_STORE_URL", None)
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["PHARMATUNE_DTYPE"] = "float32"
@@ -81,3 +85,13 @@ def fresh_model_cache():
     CACHE.clear()
     yield
     CACHE.clear()
+
+
+@pytest.fixture
+def isolated_runs(tmp_path, monkeypatch) -> Path:
+    """An empty runs folder and store (SQLite inside it) for this test; child processes inherit them."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setenv("PHARMATUNE_RUNS", str(runs))
+    monkeypatch.delenv("PHARMATUNE_STORE_URL", raising=False)
+    return runs

@@ -6,16 +6,25 @@ def build_app(default_model: str | None = None):
     import gradio as gr
 
     from models.builtin import DEFAULT_MODEL
-    from ui import chat, data_tab, strings, upcoming
+    from ui import chat, data_tab, evaluate_tab, leaderboard_tab, strings, upcoming
+
+    def placeholder(name: str) -> None:
+        """A tab whose capability lands later (strings.UPCOMING); gone once its module replaces it."""
+        if name in strings.UPCOMING:
+            with gr.Tab(name, id=name.lower().replace("-", "")):
+                upcoming.build(name)
 
     with gr.Blocks(title=strings.TITLE) as demo:
         gr.Markdown(f"# {strings.TITLE}\n{strings.SUBTITLE}")
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 chat.build(default_model or DEFAULT_MODEL)
-            for name in strings.UPCOMING:
-                with gr.Tab(name, id=name.lower().replace("-", "")):
-                    upcoming.build(name)
+            placeholder("Fine-tune")
+            with gr.Tab("Evaluate", id="evaluate"):
+                evaluate_tab.build(demo)
+            with gr.Tab("Leaderboard", id="leaderboard") as board:
+                leaderboard_tab.build(board)
+            placeholder("OpenAI")
             with gr.Tab("Data", id="data"):
                 data_tab.build()
     return demo

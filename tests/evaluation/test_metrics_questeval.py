@@ -1,0 +1,265 @@
+"""QuestEval-style metric: the scoring rules with a deterministic judge, the on-disk cache, real judges, evaluate."""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+import prompts
+from evaluation.metrics import METRICS, MetricError
+from evaluation.metrics import questeval as qe
+from models import registry
+from models.dummy import DummyChatModel
+from models.generation import ChatModel, Generation
+
+MODULE = Path(__file__).resolve().parents[2] / "evaluation" / "hf_metrics" / "questeval_style"
+REFERENCE = ("Warfarin is an anticoagulant. Fluconazole inhibits CYP2C9 enzymes. "
+             "Bleeding risk rises with both drugs.")
+HALF = "Warfarin is an anticoagulant."
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch) -> Path:
+    """Each test starts with an empty judge cache."""
+    monkeypatch.setenv("PHARMATUNE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "questeval"
+
+
+@pytest.fixture
+def calls(monkeypatch) -> list[int]:
+    """Batch sizes of every judge call that dummy:judge makes."""
+    sizes: list[int] = []
+    original = DummyChatModel.generate
+
+    def counting(self, conversations, params):
+        sizes.append(len(conversations))
+        return original(self, conversations, params)
+
+    monkeypatch.setattr(DummyChatModel, "generate", counting)
+    return sizes
+
+
+def score(predictions, references, **options):
+    return qe.questeval(predictions, references, judge=options.pop("judge", "dummy:judge"), **options)
+
+
+def test_the_metric_is_registered_with_its_options():
+    metric = METRICS["questeval"]
+    assert metric.kind == "text" and metric.heavy and metric.family == "questeval"
+    assert metric.options == ("judge", "questions_per_text", "batch_size")
+    assert metric.outputs == {"questeval": True, "questeval_precision": True, "questeval_recall": True}
+
+
+def test_identical_texts_score_one():
+    r = score([REFERENCE, "Metformin lowers glucose."], [REFERENCE, "Metformin lowers glucose."])
+    assert (r["questeval"], r["questeval_precision"], r["questeval_recall"]) == (1.0, 1.0, 1.0)
+    assert r["questeval_questions"] == {"precision": 4, "recall": 4, "dropped": 0}
+
+
+def test_unrelated_texts_score_low():
+    r = score(["Metformin lowers hepatic glucose production in type 2 diabetes."], [REFERENCE])
+    assert r["questeval"] < 0.2
+
+
+def test_a_candidate_saying_half_the_reference_has_high_precision_and_lower_recall():
+    r = score([HALF], [REFERENCE])
+    assert r["questeval_precision"] == 1.0
+    assert r["questeval_recall"] == pytest.approx(1 / 3)
+    assert r["questeval"] == pytest.approx(0.5)
+
+
+def test_the_judge_is_reported_and_the_default_is_the_builtin_model(monkeypatch):
+    assert score([HALF], [REFERENCE])["questeval_judge"] == "dummy:judge"
+    asked = []
+    monkeypatch.setattr(registry, "resolve", lambda ref, **kw: asked.append(ref) or DummyChatModel("judge"))
+    from models.builtin import DEFAULT_MODEL
+
+    assert qe.questeval([HALF], [REFERENCE])["questeval_judge"] == DEFAULT_MODEL == asked[0]
+
+
+def test_an_unknown_judge_is_a_clear_error_naming_it():
+    with pytest.raises(MetricError, match="judge 'dummy:no-such-judge'.*not a dummy behaviour"):
+        score([HALF], [REFERENCE], judge="dummy:no-such-judge")
+    with pytest.raises(MetricError, match="judge 'hff:some/model'.*Did you mean hf:"):
+        score([HALF], [REFERENCE], judge="hff:some/model")
+
+
+@pytest.mark.parametrize("option,value", [("questions_per_text", 0), ("batch_size", "8"), ("batch_size", True)])
+def test_bad_options_are_refused(option, value):
+    with pytest.raises(MetricError, match=option):
+        score([HALF], [REFERENCE], **{option: value})
+
+
+def test_judge_calls_are_batched(calls):
+    score([HALF, REFERENCE, "Aspirin inhibits COX. It thins blood."], [REFERENCE, HALF, REFERENCE], batch_size=2)
+    assert max(calls) == 2 and len(calls) > 3
+
+
+def test_the_cache_makes_a_second_model_pay_only_for_its_own_side(calls, cache):
+    references = [REFERENCE, "Metformin lowers glucose. It is first-line in diabetes."]
+    first = score([HALF, "Metformin lowers glucose."], references)
+    first_calls = sum(calls)
+    assert first["questeval_judge_calls"] == first_calls > 0
+    [folder] = list(cache.iterdir())  # one folder for this judge and these prompts
+    assert len(list((folder / "questions" / "3").glob("*.json"))) == 4
+    assert list((folder / "answers").glob("*.json"))
+    assert not list(folder.rglob("*.tmp"))
+
+    calls.clear()
+    again = score([HALF, "Metformin lowers glucose."], references)
+    assert calls == [] and again["questeval_judge_calls"] == 0
+    assert {k: v for k, v in again.items() if k != "questeval_judge_calls"} == \
+        {k: v for k, v in first.items() if k != "questeval_judge_calls"}
+
+    other_model = score(["Bleeding risk rises with both drugs.", "Metformin is first-line in diabetes."], references)
+    assert 0 < other_model["questeval_judge_calls"] == sum(calls) < first_calls
+
+
+def test_a_damaged_cache_file_is_asked_again(calls, cache):
+    score([HALF], [REFERENCE])
+    for path in cache.rglob("*.json"):
+        path.write_text("{not json", encoding="utf-8")
+    calls.clear()
+    assert score([HALF], [REFERENCE])["questeval"] == pytest.approx(0.5)
+    assert sum(calls) > 0
+
+
+def test_a_run_that_fails_halfway_keeps_the_batches_it_paid_for(monkeypatch, cache):
+    from models.errors import ModelError
+
+    original = DummyChatModel.generate
+    seen = []
+
+    def fail_second_batch(self, conversations, params):
+        seen.append(len(conversations))
+        if len(seen) == 2:
+            raise ModelError("dummy:judge went away")
+        return original(self, conversations, params)
+
+    monkeypatch.setattr(DummyChatModel, "generate", fail_second_batch)
+    with pytest.raises(ModelError, match="went away"):
+        score([HALF, "Aspirin inhibits COX."], [REFERENCE, "Aspirin thins blood."], batch_size=2)
+    assert len(list(cache.rglob("questions/3/*.json"))) == 2  # the first batch of question generation
+
+
+def test_an_item_without_questions_is_left_out_of_that_side():
+    r = score(["", HALF], [REFERENCE, HALF])
+    assert r["questeval_items_left_out"] == {"precision": 1, "recall": 0}
+    assert r["questeval_precision"] == 1.0  # only the second item has candidate questions
+    assert r["questeval_recall"] == pytest.approx(0.5)  # an empty candidate answers nothing: 0, then 1
+
+
+class ScriptedJudge(ChatModel):
+    """Asks "What is A?" and "What is B?" of every text; only the reference answers A, nothing answers B."""
+
+    ref = "scripted"
+    context_length = None
+
+    def generate(self, conversations, params):
+        def answer(prompt: str) -> str:
+            if "Question:" not in prompt:
+                return "Here are questions:\n1. What is A?\n2. What is B?"
+            if "What is B?" in prompt or "Text: the candidate" in prompt:
+                return "The text does not say."
+            return "Answer: alpha"
+
+        return [Generation(answer(c[-1]["content"])) for c in conversations]
+
+
+def test_unanswerable_from_the_other_text_scores_zero_and_from_its_own_text_is_dropped(monkeypatch):
+    monkeypatch.setattr(registry, "resolve", lambda ref, **kw: ScriptedJudge())
+    r = qe.questeval(["the candidate"], ["the reference"], judge="scripted")
+    assert r["questeval_recall"] == 0.0  # A: "alpha" from the reference, unanswerable from the candidate
+    assert r["questeval_precision"] is None  # the candidate answers neither of its own questions
+    assert r["questeval"] == 0.0
+    assert r["questeval_questions"] == {"precision": 0, "recall": 1, "dropped": 3}
+    assert r["questeval_items_left_out"] == {"precision": 1, "recall": 0}
+
+
+def test_questions_are_parsed_from_lists_and_capped():
+    raw = ("Here are 3 questions:\n\n1. What is X?\n2) Why does Y happen? How is Z made?\n- Q3: What is X?\n"
+           "* **Which enzyme?** Answer: CYP2C9\nNot a question\n5. Why?")
+    assert qe.parse_questions(raw, 10) == ["What is X?", "Why does Y happen?", "How is Z made?", "Which enzyme?"]
+    assert qe.parse_questions(raw, 2) == ["What is X?", "Why does Y happen?"]
+    assert qe.parse_questions("unanswerable", 3) == []
+
+
+@pytest.mark.parametrize("raw,answer", [
+    ("Answer: CYP2C9", "CYP2C9"),
+    ('The answer to the question is: "inhibits"', "inhibits"),
+    ("\nA: warfarin levels rise\nmore text", "warfarin levels rise"),
+    ("Unanswerable.", "unanswerable"),
+    ("The text does not provide a specific answer.", "unanswerable"),
+    ("It doesn't say.", "unanswerable"),
+    ("The answer to this question is:", "unanswerable"),
+])
+def test_answers_are_parsed(raw, answer):
+    assert qe.parse_answer(raw) == answer
+
+
+def test_words_copied_from_the_question_do_not_count():
+    question = "What is the purpose of the INR?"
+    assert qe.answer_f1("The purpose of the INR is to track clotting.",
+                        "The purpose of the INR is to dose warfarin.", question) < 0.4
+    assert qe.answer_f1("INR", "the INR", "What is measured?") == 1.0
+
+
+def test_a_small_transformers_judge_runs_end_to_end(tiny_llama, cache):
+    """A random tiny Llama writes no usable questions; with questions in the cache it still answers them."""
+    judge = f"hf:{tiny_llama}"
+    preds, refs = ["Warfarin interacts with fluconazole.", "Metformin is first-line."], \
+        ["Fluconazole inhibits CYP2C9.", "Metformin lowers glucose."]
+    r = qe.questeval(preds, refs, judge=judge, batch_size=2)
+    assert r["questeval_judge"] == judge and r["questeval_judge_calls"] >= 4
+    for key in ("questeval", "questeval_precision", "questeval_recall"):
+        assert r[key] is None or 0.0 <= r[key] <= 1.0
+
+    store = qe._Store(judge, prompts.load("questeval"))
+    for text in preds + refs:
+        path = store.questions_path(text, 3)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"raw": "1. What does it do?\n2. Which drug is it?"}), encoding="utf-8")
+    r = qe.questeval(preds, refs, judge=judge, batch_size=3)
+    assert r["questeval_judge_calls"] > 0
+    for key in ("questeval", "questeval_precision", "questeval_recall"):
+        assert r[key] is None or 0.0 <= r[key] <= 1.0
+    assert sum(r["questeval_questions"].values()) == 8  # 2 questions from each of 4 texts
+
+
+def test_the_evaluate_module_gives_the_registry_numbers():
+    from evaluation import metrics
+
+    evaluate = pytest.importorskip("evaluate")
+    tree = ast.parse((MODULE / "questeval_style.py").read_text(encoding="utf-8"))
+    for node in tree.body:  # evaluate reads these lines for its dependency check
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            assert isinstance(node, ast.ImportFrom) or len(node.names) == 1, ast.unparse(node)
+            assert "evaluation" not in ast.unparse(node), ast.unparse(node)
+    assert (MODULE / "README.md").is_file()
+
+    preds, refs = [HALF, "Aspirin inhibits COX. It thins blood."], [REFERENCE, "Aspirin inhibits COX."]
+    expected = metrics.compute("questeval", preds, refs, judge="dummy:judge", questions_per_text=2)
+    got = evaluate.load(str(MODULE)).compute(predictions=preds, references=refs, judge="dummy:judge",
+                                             questions_per_text=2)
+    for key in ("questeval", "questeval_precision", "questeval_recall", "questeval_judge", "questeval_questions"):
+        assert got[key] == expected[key], key
+    assert got["questeval_judge_calls"] == 0  # the registry call filled the cache
+
+
+@pytest.mark.slow
+def test_the_builtin_judge_scores_medical_answers(builtin_folder, cache):
+    judge = f"hf:{builtin_folder}"
+    preds = ["Metformin lowers hepatic glucose production and is first-line therapy for type 2 diabetes.",
+             "Fluconazole raises warfarin levels because it inhibits CYP2C9."]
+    refs = ["Metformin reduces glucose production in the liver and is the first-line drug for type 2 diabetes.",
+            "Fluconazole inhibits CYP2C9, the enzyme that clears warfarin, so the INR and bleeding risk rise."]
+    r = qe.questeval(preds, refs, judge=judge, questions_per_text=2)
+    questions = {path.stem[:8]: qe.parse_questions(json.loads(path.read_text())["raw"], 2)
+                 for path in cache.rglob("questions/2/*.json")}
+    print("builtin judge questions:", json.dumps(questions, indent=1))
+    print({k: v for k, v in r.items()})
+    assert 0.0 <= r["questeval"] <= 1.0
+    assert len(questions) == 4 and sum(map(len, questions.values())) >= 4
+    assert r["questeval_questions"]["recall"] + r["questeval_questions"]["precision"] > 0

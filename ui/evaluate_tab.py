@@ -1,0 +1,459 @@
+"""Evaluate tab: pick models and benchmarks, start an evaluation job, watch it, cancel it, re-attach after a reload.
+
+The job is a child process (jobs.start → `python -m evaluation run`), so the page only tails its events.jsonl
+and reads the store. The logic lives in plain functions (start_evaluation, run_view, cancel_run, run_choices)
+that tests call without Gradio; build() only wires them to components.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ui import strings
+
+KIND = "evaluation"  # jobs kind; the CLI registers its own runs under the same kind
+MODULE = "evaluation"  # python -m evaluation run --config ...
+TICK_SECONDS = 1.0
+DESCRIPTION_CHARS = 90
+RESULT_COLUMNS = ["model", "benchmark", "variant", "items", "metrics", "leaderboard row"]
+
+
+class InputProblem(ValueError):
+    """Something the user chose cannot start an evaluation; the message says what to change."""
+
+
+@dataclass
+class Started:
+    run_id: str
+    config_yaml: str
+    command: str
+
+
+# -- choices --------------------------------------------------------------------------------------------------
+def benchmark_choices() -> tuple[list[tuple[str, str]], list[str]]:
+    """(label, name) for each benchmark that can run here, and why each of the others cannot."""
+    from evaluation import benchmark as benchmarks
+
+    offered, missing = [], []
+    for name in benchmarks.names():
+        try:
+            bench = benchmarks.load(name)
+        except benchmarks.BenchmarkError as exc:
+            missing.append(str(exc))
+            continue
+        why = bench.availability()
+        if why:
+            missing.append(why)
+            continue
+        text = bench.description if len(bench.description) <= DESCRIPTION_CHARS else \
+            bench.description[:DESCRIPTION_CHARS].rstrip() + " …"
+        offered.append((f"{name}: {text}" if text else name, name))
+    return offered, missing
+
+
+def unavailable_note(missing: list[str]) -> str:
+    return f"_{strings.EVAL_UNAVAILABLE.format(reasons='; '.join(missing))}_" if missing else ""
+
+
+def variant_choices(benchmark_names: list[str] | None) -> list[str]:
+    """Prompt variants of the chosen benchmarks (union, in file order); empty means each benchmark runs all."""
+    from evaluation import benchmark as benchmarks
+
+    seen: list[str] = []
+    for name in benchmark_names or []:
+        try:
+            seen += [v for v in benchmarks.load(name).variant_names() if v not in seen]
+        except benchmarks.BenchmarkError:
+            continue
+    return seen if seen != ["default"] else []
+
+
+def model_choices() -> list[str]:
+    from models.catalog import available_models
+
+    return available_models()
+
+
+# -- starting ---------------------------------------------------------------------------------------------------
+def _whole(value, message: str) -> int:
+    if value is None or value == "":
+        raise InputProblem(message.format(value="nothing"))
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputProblem(message.format(value=repr(value)))
+    if number != int(number):
+        raise InputProblem(message.format(value=value))
+    return int(number)
+
+
+def _names(values) -> list[str]:
+    if isinstance(values, str):
+        values = [values]
+    out: list[str] = []
+    for v in values or []:
+        v = str(v).strip()
+        if v and v not in out:
+            out.append(v)
+    return out
+
+
+def make_config(models, benchmark_names, limit=0, batch_size=8, judge: str | None = None, variants=None):
+    """An EvalConfig from the form, or InputProblem with a sentence saying what to fix."""
+    from evaluation import benchmark as benchmarks
+    from evaluation.config import ConfigError, EvalConfig
+    from models.errors import ModelError
+    from models.registry import parse
+
+    models, benchmark_names, variants = _names(models), _names(benchmark_names), _names(variants)
+    judge = (judge or "").strip() or None
+    if not models:
+        raise InputProblem(strings.EVAL_NO_MODEL)
+    if not benchmark_names:
+        raise InputProblem(strings.EVAL_NO_BENCHMARK)
+    limit = _whole(0 if limit in (None, "") else limit, strings.EVAL_BAD_LIMIT)
+    if limit < 0:
+        raise InputProblem(strings.EVAL_BAD_LIMIT.format(value=limit))
+    batch_size = _whole(batch_size, strings.EVAL_BAD_BATCH)
+    if batch_size < 1:
+        raise InputProblem(strings.EVAL_BAD_BATCH.format(value=batch_size))
+    for ref in models + ([judge] if judge else []):
+        try:
+            parse(ref)
+        except ModelError as exc:
+            raise InputProblem(str(exc))
+    known = benchmarks.names()
+    for name in benchmark_names:
+        if name not in known:
+            raise InputProblem(strings.EVAL_UNKNOWN_BENCHMARK.format(name=name, known=", ".join(known)))
+        try:
+            bench = benchmarks.load(name)
+        except benchmarks.BenchmarkError as exc:
+            raise InputProblem(str(exc))
+        why = bench.availability()
+        if why:
+            raise InputProblem(why)
+        for variant in variants:
+            if variant not in bench.variant_names():
+                raise InputProblem(strings.EVAL_BAD_VARIANT.format(bench=name, variant=variant,
+                                                                   known=", ".join(bench.variant_names())))
+    try:
+        return EvalConfig(models=models, benchmarks=benchmark_names, limit=limit or None, batch_size=batch_size,
+                          variants=variants or None, judge=judge)
+    except ConfigError as exc:
+        raise InputProblem(str(exc))
+
+
+def config_path(run_id: str) -> Path:
+    """The run's config.yaml, in the folder the store recorded (CLI runs may live outside runs/)."""
+    import jobs
+    import settings
+
+    run = jobs.get(run_id)
+    return Path(run.directory) / "config.yaml" if run else settings.runs_dir() / run_id / "config.yaml"
+
+
+def start_evaluation(models, benchmark_names, limit=0, batch_size=8, judge: str | None = None,
+                     variants=None) -> Started:
+    """Validate, then start the job; nothing starts (no run folder, no store row) when the input is wrong."""
+    import jobs
+
+    config = make_config(models, benchmark_names, limit, batch_size, judge, variants)
+    title = ", ".join(config.models) + " on " + ", ".join(config.benchmarks)
+    run_id = jobs.start(KIND, dataclasses.asdict(config), MODULE, title=title)
+    return Started(run_id, config.to_yaml(), config.command(str(config_path(run_id))))
+
+
+def run_config(run_id: str) -> tuple[str, str]:
+    """The run's config.yaml and the command that replays it ('' when the file is gone)."""
+    from evaluation.config import ConfigError, EvalConfig
+
+    path = config_path(run_id)
+    try:
+        text = path.read_text(encoding="utf-8")
+        return text, EvalConfig.from_yaml(path).command(str(path))
+    except OSError:
+        return "", ""
+    except ConfigError as exc:
+        return text, f"# {exc}"
+
+
+# -- watching ---------------------------------------------------------------------------------------------------
+@dataclass
+class RunView:
+    """What the page shows of a run, built from its events; `offset` is where the next read continues."""
+
+    run_id: str
+    offset: int = 0
+    tasks: dict = field(default_factory=dict)  # (model, benchmark) -> {"state", "note", "variants": {name: progress}}
+    current: tuple | None = None
+    results: list[list] = field(default_factory=list)
+    status: str = "queued"
+    error: str | None = None
+    changed: bool = True  # the last read brought something new (the page skips unchanged updates)
+
+    @property
+    def finished(self) -> bool:
+        import jobs
+
+        return self.status in jobs.TERMINAL
+
+    @property
+    def status_markdown(self) -> str:
+        text = strings.EVAL_RUN_STATUS.get(self.status, "Status: **{status}**")
+        return f"{text.format(results=len(self.results), error=self.error or 'no reason given', status=self.status)}" \
+               f"  \n`{self.run_id}`"
+
+    @property
+    def progress_markdown(self) -> str:
+        """One line per (model, benchmark, variant): items done/total, items/s, ETA and what it is doing."""
+        if not self.tasks:
+            return "" if self.finished else "_Starting the job …_"
+        lines = ["| model | benchmark | variant | items | items/s | ETA | state |", "|---|---|---|---|---|---|---|"]
+        for (model, bench), task in self.tasks.items():
+            variants = task["variants"] or {"—": None}
+            for name, p in variants.items():
+                state = p["state"] if p else task["state"]
+                if not p:
+                    items, rate, eta = "—", "—", "—"
+                else:
+                    items = f"{p['done']}/{p['total']}"
+                    rate = _rate(p.get("items_per_s"))
+                    eta = _duration(p.get("eta_s")) if p["state"] == "generating" else "—"
+                if task.get("note"):
+                    state += f" ({task['note']})"
+                lines.append(f"| {_cell(model)} | {_cell(bench)} | {_cell(name)} | {items} | {rate} | {eta} | "
+                             f"{_cell(state)} |")
+        return "\n".join(lines)
+
+    def apply(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "start":
+            self.current = (event.get("model", "?"), event.get("benchmark", "?"))
+            self.tasks[self.current] = {"state": strings.EVAL_LOADING, "note": "", "variants": {}}
+        elif kind == "skipped":
+            key = (event.get("model", "?"), event.get("benchmark", "?"))
+            self.tasks[key] = {"state": f"skipped: {event.get('reason', '')}", "note": "", "variants": {}}
+        elif kind in ("progress", "scoring", "resume", "result") and self.current is None:
+            self.current = (event.get("model", "?"), event.get("benchmark", "?"))
+            self.tasks[self.current] = {"state": "", "note": "", "variants": {}}
+        if kind == "progress":
+            self.tasks[self.current]["variants"][event.get("variant", "default")] = {
+                "done": event.get("done", 0), "total": event.get("total", 0), "items_per_s": event.get("items_per_s"),
+                "eta_s": event.get("eta_s"), "state": "generating"}
+        elif kind == "resume":
+            self.tasks[self.current]["note"] = f"resumed: {event.get('items', 0)} items were already done"
+        elif kind == "scoring":
+            progress = self.tasks[self.current]["variants"].setdefault(
+                event.get("variant", "default"), {"done": "—", "total": "—", "items_per_s": None, "eta_s": None})
+            progress["state"] = "scoring"
+        elif kind == "result":
+            key = (event.get("model", "?"), event.get("benchmark", "?"))
+            task = self.tasks.setdefault(key, {"state": "", "note": "", "variants": {}})
+            progress = task["variants"].setdefault(
+                event.get("variant", "default"), {"done": event.get("items"), "total": event.get("items"),
+                                                  "items_per_s": None, "eta_s": None})
+            progress["state"] = "scored"
+            self.results.append([event.get("model"), event.get("benchmark"), event.get("variant"),
+                                 event.get("items"), format_metrics(event.get("metrics") or {}),
+                                 event.get("leaderboard_id")])
+        elif kind == "status":
+            self.status = event.get("status", self.status)
+            if event.get("error"):
+                self.error = event["error"]
+
+
+def format_metrics(metrics: dict) -> str:
+    """'accuracy ↑ 0.500 · unparseable ↓ 0.000': the arrows say which way is better."""
+    from evaluation.leaderboard import column_title
+
+    parts = []
+    for key, value in metrics.items():
+        shown = "n/a" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
+        parts.append(f"{column_title(key)} {shown}")
+    return " · ".join(parts)
+
+
+def _rate(value) -> str:
+    if not value:
+        return "—"
+    return f"{value:.0f}" if value >= 100 else f"{value:.2f}"
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(round(float(seconds)))
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def run_view(run_id: str, offset: int = 0, view: RunView | None = None) -> RunView:
+    """The run's progress, results and status: events after `offset` applied to `view` (a fresh view from 0
+    replays the whole file, which is how a reloaded page re-attaches). Raises InputProblem for an unknown run."""
+    import jobs
+
+    if view is None or view.run_id != run_id or offset == 0:
+        view, offset = RunView(run_id), 0
+    run = jobs.poll(run_id)  # first: it marks a child that died silently as failed (in the store and the events)
+    if run is None:
+        raise InputProblem(strings.EVAL_UNKNOWN_RUN.format(run_id=run_id))
+    before = (view.offset, view.status)
+    found, view.offset = jobs.events(run.directory, offset)
+    for event in found:
+        view.apply(event)
+    if run.status in jobs.TERMINAL and not view.finished:  # a status recorded only in the store
+        view.status, view.error = run.status, view.error or run.error
+    elif view.status == "queued":  # the child has not written its first event yet
+        view.status = run.status
+    view.changed = (view.offset, view.status) != before or offset == 0
+    return view
+
+
+def cancel_run(run_id: str | None) -> str:
+    """Kill the run's process tree; the leaderboard keeps only (model, benchmark) pairs that had finished."""
+    import jobs
+
+    if not run_id:
+        return strings.EVAL_NO_RUN
+    run = jobs.get(run_id)
+    if run is None:
+        return strings.EVAL_UNKNOWN_RUN.format(run_id=run_id)
+    if not jobs.cancel(run_id):
+        return strings.EVAL_ALREADY_FINISHED.format(run_id=run_id, status=jobs.get(run_id).status)
+    return strings.EVAL_CANCELLED.format(run_id=run_id)
+
+
+def readable(exc: Exception) -> str:
+    """A sentence for the page: our own messages as they are, anything else with its kind."""
+    from models.errors import ModelError
+
+    if isinstance(exc, (InputProblem, ModelError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_choices() -> tuple[list[tuple[str, str]], str | None]:
+    """Recent evaluation runs as (label, id), and the one to show: the latest running one, else the latest."""
+    import jobs
+
+    runs = jobs.list_runs(KIND)
+    runs = [jobs.poll(r.id) if r.status not in jobs.TERMINAL else r for r in runs]  # settle silently dead ones
+    choices = [(f"{r.id} · {r.status} · {r.title}" if r.title else f"{r.id} · {r.status}", r.id) for r in runs]
+    running = [r.id for r in runs if r.status not in jobs.TERMINAL]
+    return choices, (running[0] if running else (runs[0].id if runs else None))
+
+
+# -- the tab ----------------------------------------------------------------------------------------------------
+def build(demo=None) -> None:
+    """Lay out the Evaluate tab; `demo.load` re-attaches to the latest running evaluation after a page reload."""
+    import gradio as gr
+
+    from models.builtin import DEFAULT_MODEL
+
+    gr.Markdown(strings.EVAL_INTRO)
+    bench_options, missing = benchmark_choices()
+    with gr.Row():
+        models = gr.Dropdown(model_choices(), value=[DEFAULT_MODEL], multiselect=True, allow_custom_value=True,
+                             label="Models (several at once; type any reference, e.g. hf:local_models/x, then Enter)",
+                             elem_id="eval-models", scale=2)
+        benches = gr.Dropdown(bench_options, value=[], multiselect=True, label="Benchmarks",
+                              elem_id="eval-benchmarks", scale=3)
+    gr.Markdown(unavailable_note(missing), elem_id="eval-unavailable")
+    with gr.Row():
+        limit = gr.Number(value=0, precision=0, label="Limit (first N items; 0 = all)", elem_id="eval-limit")
+        batch = gr.Number(value=8, precision=0, label="Batch size", elem_id="eval-batch")
+        judge = gr.Textbox(label="QuestEval judge (empty = the builtin model)", placeholder=DEFAULT_MODEL,
+                           elem_id="eval-judge")
+        variants = gr.Dropdown([], value=[], multiselect=True, label="Prompt variants (none chosen = all)",
+                               elem_id="eval-variants")
+    with gr.Row():
+        start = gr.Button("Start evaluation", variant="primary", elem_id="eval-start")
+        cancel = gr.Button("Cancel", variant="stop", elem_id="eval-cancel")
+    message = gr.Markdown(elem_id="eval-message")
+    with gr.Row():
+        run = gr.Dropdown([], value=None, label="Run (recent evaluations; pick one to watch)", elem_id="eval-run",
+                          scale=4)
+        refresh = gr.Button("Refresh runs", elem_id="eval-refresh", scale=1)
+    status = gr.Markdown(elem_id="eval-status")
+    progress = gr.Markdown(elem_id="eval-progress")
+    results = gr.Dataframe(headers=RESULT_COLUMNS, label="Results", interactive=False, wrap=True,
+                           column_widths=["16%", "12%", "9%", "6%", "47%", "10%"], elem_id="eval-results")
+    with gr.Accordion("Config and command line", open=False):
+        config_box = gr.Code(language="yaml", label="config.yaml", interactive=False, elem_id="eval-config")
+        command_box = gr.Textbox(label="The same evaluation from a shell", interactive=False,
+                                 elem_id="eval-command")
+    timer = gr.Timer(TICK_SECONDS, active=False)
+    view_state = gr.State(None)
+
+    def show(view: RunView):
+        import pandas as pd
+
+        table = pd.DataFrame(view.results, columns=RESULT_COLUMNS)
+        return view.status_markdown, view.progress_markdown, table
+
+    def attach(run_id):
+        """Everything shown for a run, read from its files: used on load, on selection and after Start."""
+        if not run_id:
+            return (None, "", "", None, "", "", gr.Timer(active=False))
+        try:
+            view = run_view(run_id)
+        except Exception as exc:  # noqa: BLE001 - a sentence on the page, never a stack trace
+            return (None, f"{strings.ERROR_PREFIX}{readable(exc)}", "", None, "", "", gr.Timer(active=False))
+        config_yaml, command = run_config(run_id)
+        return (view, *show(view), config_yaml, command, gr.Timer(active=not view.finished))
+
+    attach_outputs = [view_state, status, progress, results, config_box, command_box, timer]
+
+    def on_load():
+        choices, chosen = run_choices()
+        return (gr.update(choices=choices, value=chosen), *attach(chosen))
+
+    def on_start(model_refs, bench_names, limit_value, batch_value, judge_ref, variant_names):
+        try:
+            started = start_evaluation(model_refs, bench_names, limit_value, batch_value, judge_ref, variant_names)
+        except Exception as exc:  # noqa: BLE001 - the page shows a sentence, never a stack trace
+            return (f"**{strings.ERROR_PREFIX}{readable(exc)}**", *[gr.skip()] * (1 + len(attach_outputs)))
+        choices, _ = run_choices()
+        return (f"Started `{started.run_id}`.", gr.update(choices=choices, value=started.run_id),
+                *attach(started.run_id))
+
+    def on_tick(run_id, view):
+        if not run_id:
+            return (*[gr.skip()] * 5, gr.Timer(active=False))
+        try:
+            view = run_view(run_id, view.offset if view and view.run_id == run_id else 0, view)
+        except Exception as exc:  # noqa: BLE001
+            return (None, f"{strings.ERROR_PREFIX}{readable(exc)}", gr.skip(), gr.skip(), gr.skip(),
+                    gr.Timer(active=False))
+        if not view.changed:
+            return (view, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=not view.finished))
+        # once finished, the run list shows the new status too
+        runs = gr.update(choices=run_choices()[0]) if view.finished else gr.skip()
+        return (view, *show(view), runs, gr.Timer(active=not view.finished))
+
+    def on_cancel(run_id):
+        try:
+            text = cancel_run(run_id)
+        except Exception as exc:  # noqa: BLE001
+            text = f"{strings.ERROR_PREFIX}The run could not be cancelled: {readable(exc)}"
+        return text, gr.update(choices=run_choices()[0]), *attach(run_id)
+
+    def on_benchmarks(bench_names, chosen):
+        names = variant_choices(bench_names)
+        return gr.update(choices=names, value=[v for v in chosen or [] if v in names])
+
+    benches.change(on_benchmarks, [benches, variants], variants, queue=False)
+    start.click(on_start, [models, benches, limit, batch, judge, variants], [message, run, *attach_outputs],
+                concurrency_limit=4)
+    cancel.click(on_cancel, run, [message, run, *attach_outputs])
+    run.input(attach, run, attach_outputs)
+    refresh.click(on_load, None, [run, *attach_outputs])
+    timer.tick(on_tick, [run, view_state], [view_state, status, progress, results, run, timer],
+               show_progress="hidden")
+    if demo is not None:
+        demo.load(on_load, None, [run, *attach_outputs])
