@@ -33,6 +33,12 @@ def inference_dtype() -> str:
     return os.environ.get("PHARMATUNE_DTYPE", "auto")
 
 
+def evaluation_dtype() -> str:
+    """Evaluation jobs: `exact` (float32 on CPU, so a score does not depend on the batch size: bfloat16 changed
+    28 of 200 greedy DDI answers between batch 1 and 16) unless PHARMATUNE_EVAL_DTYPE or PHARMATUNE_DTYPE is set."""
+    return os.environ.get("PHARMATUNE_EVAL_DTYPE") or os.environ.get("PHARMATUNE_DTYPE") or "exact"
+
+
 def trust_remote_code() -> bool:
     """Off unless the user sets PHARMATUNE_TRUST_REMOTE_CODE=1: remote code runs with the app's rights."""
     return os.environ.get("PHARMATUNE_TRUST_REMOTE_CODE", "0") == "1"

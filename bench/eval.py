@@ -4,7 +4,8 @@
 
 1. The DDI benchmark (the 200 shared validation pairs when ../shared/data is present, else the bundled pairs)
    on the builtin model, batch size 1 and batched, in the same run: greedy outputs must be identical; prints
-   items/s of each and the ratio (goal ≥ 3×).
+   items/s of each and the ratio (goal ≥ 3×). Once in evaluation's dtype (float32 on CPU) and once in
+   bfloat16 (the chat's dtype), whose answers change with the batch size.
 2. BLEU (sacrebleu), ROUGE (rouge-score) and token F1 over 10,000 answer pairs: pairs/s.
 """
 from __future__ import annotations
@@ -37,12 +38,14 @@ def ddi_items(count: int):
     return bench, items[:count]
 
 
-def generation(count: int, batch_size: int) -> None:
+def generation(count: int, batch_size: int, dtype: str) -> None:
     import torch
 
     from evaluation.parsers import get as parser
-    from models.registry import resolve
+    from models.registry import CACHE, resolve
 
+    os.environ["PHARMATUNE_DTYPE"] = dtype
+    CACHE.clear()
     bench, items = ddi_items(count)
     model = resolve(REF)
     params = bench.generation_params()
@@ -52,15 +55,20 @@ def generation(count: int, batch_size: int) -> None:
     single = [model.generate([c], params)[0].text for c in conversations]
     single_s = time.perf_counter() - start
     start = time.perf_counter()
-    batched = []
-    for b in range(0, len(conversations), batch_size):
-        batched += [g.text for g in model.generate(conversations[b: b + batch_size], params)]
+    # As the runner does: similar prompt lengths share a batch, so little compute goes to padding.
+    order = sorted(range(len(conversations)), key=lambda i: sum(len(m["content"]) for m in conversations[i]))
+    by_index = {}
+    for b in range(0, len(order), batch_size):
+        chunk = order[b: b + batch_size]
+        for i, g in zip(chunk, model.generate([conversations[i] for i in chunk], params)):
+            by_index[i] = g.text
+    batched = [by_index[i] for i in range(len(conversations))]
     batched_s = time.perf_counter() - start
     same = sum(a == b for a, b in zip(single, batched))
     labels = [parser("label").fn(t, labels=bench.labels) for t in batched]
     correct = sum(l == it.reference for l, it in zip(labels, items))
-    print(f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__}, {REF} in "
-          f"{next(model.model.parameters()).dtype}")
+    print(f"\nmachine: {os.cpu_count()} CPU cores, torch {torch.__version__}, {REF} in "
+          f"{next(model.model.parameters()).dtype} (PHARMATUNE_DTYPE={dtype})")
     print(f"DDI items: {len(items)} ({bench.name}), max {params.max_new_tokens} new tokens, greedy")
     print(f"batch size 1:       {single_s:7.1f} s  {len(items) / single_s:6.2f} items/s")
     print(f"batch size {batch_size:<3}      {batched_s:7.1f} s  {len(items) / batched_s:6.2f} items/s")
@@ -90,9 +98,12 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--skip-generation", action="store_true")
+    parser.add_argument("--dtype", action="append",
+                        help="exact (evaluation's default: float32 on CPU), bfloat16, ... (default: exact and bfloat16)")
     args = parser.parse_args()
     if not args.skip_generation:
-        generation(args.items, args.batch_size)
+        for dtype in args.dtype or ["exact", "bfloat16"]:
+            generation(args.items, args.batch_size, dtype)
     metric_throughput()
 
 

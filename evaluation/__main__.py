@@ -38,6 +38,9 @@ def run(config, run_dir: Path, quiet: bool = False) -> tuple[int, dict]:
     from models.errors import ModelError
     from store.tables import Run
 
+    import settings
+
+    os.environ["PHARMATUNE_DTYPE"] = settings.evaluation_dtype()  # this process only evaluates
     run_dir.mkdir(parents=True, exist_ok=True)
     run_id = run_dir.name
     with store.session() as s:

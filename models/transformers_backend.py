@@ -19,10 +19,13 @@ PLAIN_TEMPLATE_NOTE = "This model has no chat template, so a plain 'User:/Assist
 
 
 def pick_device_and_dtype(dtype_name: str):
-    """auto: bfloat16 on CPU (about 2x float32 speed on 2 cores) and on GPUs that support it, else float16."""
+    """auto: bfloat16 on CPU (about 2x float32 speed on 2 cores) and on GPUs that support it, else float16.
+    exact: float32 on CPU, where bfloat16 makes greedy answers depend on the batch size; auto on a GPU."""
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype_name == "exact":
+        dtype_name = "float32" if device == "cpu" else "auto"
     if dtype_name != "auto":
         dtype = getattr(torch, dtype_name, None)
         if not isinstance(dtype, torch.dtype):

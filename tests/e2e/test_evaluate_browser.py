@@ -26,7 +26,7 @@ def choose_benchmark(page, name):
     page.get_by_role("option", name=f"{name}: ").first.click()
 
 
-def test_small_benchmark_on_the_builtin_model_lands_on_the_leaderboard(start_app, page, builtin_folder, tmp_path,
+def test_full_ddi_benchmark_on_the_builtin_model_lands_on_the_leaderboard(start_app, page, builtin_folder, tmp_path,
                                                                           monkeypatch):
     monkeypatch.setenv("PHARMATUNE_RUNS", str(tmp_path / "runs"))
     app = start_app("--no-preload")
@@ -34,13 +34,13 @@ def test_small_benchmark_on_the_builtin_model_lands_on_the_leaderboard(start_app
     page.get_by_role("tab", name="Evaluate").click()
     assert "builtin:smollm2-135m-instruct" in page.locator("#eval-models").inner_text()  # the default model
     choose_benchmark(page, "ddi-binary")
-    page.locator("#eval-limit input").fill("4")
+    page.locator("#eval-limit input").fill("0")  # all 28 test pairs
     page.locator("#eval-start").click()
     wait_for_text(page, "#eval-message", "Started evaluation-", 30)
     status = wait_for_text(page, "#eval-status", "done", 180, fail_on="failed")
     assert "1 result(s)" in status
-    assert "| 4/4 |" not in page.locator("#eval-progress").inner_text()  # a rendered table, not raw markdown
-    assert "4/4" in page.locator("#eval-progress").inner_text()
+    assert "| 28/28 |" not in page.locator("#eval-progress").inner_text()  # a rendered table, not raw markdown
+    assert "28/28" in page.locator("#eval-progress").inner_text()
     results = wait_for_text(page, "#eval-results", "accuracy ↑", 10)
     assert "builtin:smollm2-135m-instruct" in results and "ddi-binary" in results
     page.get_by_text("Config and command line").click()
@@ -52,7 +52,7 @@ def test_small_benchmark_on_the_builtin_model_lands_on_the_leaderboard(start_app
     table = wait_for_text(page, "#board-table", "builtin:smollm2-135m-instruct", 30)
     assert "accuracy ↑" in table and "ddi-binary" in table
     page.locator("#board-table [role=gridcell]").filter(has_text="builtin:smollm2-135m-instruct").first.click()
-    heading = wait_for_text(page, "#board-predictions-heading", "4 predictions", 30)
+    heading = wait_for_text(page, "#board-predictions-heading", "28 predictions", 30)
     assert "worst first" in heading
     page.screenshot(path=str(SCREENSHOTS / "leaderboard-tab.png"), full_page=True)
     assert "Traceback" not in page.content()
