@@ -60,28 +60,29 @@ def events(run_dir: str | Path, offset: int = 0) -> tuple[list[dict], int]:
     return out, offset + end
 
 
-def set_status(run_id: str, status: str, error: str | None = None, *, restart: bool = False, **fields) -> None:
+def set_status(run_id: str, status: str, error: str | None = None, *, restart: bool = False, **fields) -> bool:
     """Record a status change in the store (the child also writes it to events.jsonl with append_event).
 
-    A finished run stays finished unless `restart` (a resumed run): then its old error and end time go."""
+    A finished run stays finished unless `restart` (a resumed run: its old error and end time go). One
+    conditional UPDATE, so the app and its child writing at once cannot undo each other's change (a read
+    followed by a write could put a finished run back to running). True when the change was made."""
     import store
+    from sqlalchemy import update
     from store.tables import Run, utcnow
 
+    values = {"status": status, **fields}
+    if error is not None:
+        values["error"] = error
+    if restart:
+        values.setdefault("error", None)
+        values["finished"] = None
+    if status in TERMINAL:
+        values["finished"] = utcnow()
+    statement = update(Run).where(Run.id == run_id)
+    if not restart:
+        statement = statement.where(Run.status.not_in(TERMINAL))
     with store.session() as s:
-        run = s.get(Run, run_id)
-        if run is None:
-            return
-        if run.status in TERMINAL and status not in TERMINAL and not restart:
-            return
-        if restart:
-            run.error, run.finished = None, None
-        run.status = status
-        if error is not None:
-            run.error = error
-        for key, value in fields.items():
-            setattr(run, key, value)
-        if status in TERMINAL:
-            run.finished = utcnow()
+        return s.execute(statement.values(**values)).rowcount > 0
 
 
 # -- child processes ------------------------------------------------------------------------------------------
@@ -167,8 +168,8 @@ def poll(run_id: str):
     run = get(run_id)
     if run.status not in TERMINAL:
         error = _last_log_line(Path(run.directory)) or "the process ended without reporting a result"
-        append_event(run.directory, "status", status="failed", error=error)
-        set_status(run_id, "failed", error=error)
+        if set_status(run_id, "failed", error=error):
+            append_event(run.directory, "status", status="failed", error=error)
         run = get(run_id)
     return run
 
@@ -203,6 +204,7 @@ def cancel(run_id: str) -> bool:
         child = _children.pop(run_id, None)
         if child is not None:
             child.wait(timeout=10)
+    if not set_status(run_id, "cancelled", error="cancelled by the user"):
+        return False  # it finished while we were stopping it
     append_event(run.directory, "status", status="cancelled")
-    set_status(run_id, "cancelled", error="cancelled by the user")
     return True

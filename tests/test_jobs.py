@@ -119,7 +119,7 @@ def test_a_finished_job_reports_its_result_and_its_config_round_trips(started, t
     assert (run_dir / "pid").read_text() == str(run.pid)
 
     final = wait_for(lambda: (r := jobs.poll(run_id)).status in jobs.TERMINAL and r, 90, "the job to finish")
-    assert final.status == "done", (run_dir / "log.txt").read_text()
+    assert final.status == "done", (final.status, final.error, (run_dir / "log.txt").read_text())
     assert final.error is None and final.finished is not None
     events, offset = jobs.events(run_dir)
     assert offset == (run_dir / "events.jsonl").stat().st_size
@@ -265,3 +265,18 @@ def test_new_run_dirs_are_unique_and_commands_replay(isolated_runs):
     a, b = jobs.new_run_dir("eval"), jobs.new_run_dir("eval")
     assert a != b and a.is_dir() and b.parent == isolated_runs and a.name.startswith("eval-")
     assert jobs.command_line("evaluation", "runs/x/config.yaml") == "python -m evaluation run --config runs/x/config.yaml"
+
+
+def test_a_late_running_update_never_reopens_a_finished_run(isolated_runs):
+    """The app records 'running' after starting the child; a fast child may already have finished by then."""
+    import jobs
+
+    _record("fast", isolated_runs / "fast", status="queued")
+    assert jobs.set_status("fast", "done")
+    assert not jobs.set_status("fast", "running", pid=4242)  # the app's late write changes nothing
+    run = jobs.get("fast")
+    assert run.status == "done" and run.pid is None and run.finished is not None
+    assert not jobs.set_status("fast", "failed", error="poll guessed wrong")  # nor does a late failure
+    assert jobs.get("fast").status == "done"
+    assert jobs.set_status("fast", "running", restart=True)  # a resumed run starts again, error cleared
+    assert jobs.get("fast").status == "running" and jobs.get("fast").finished is None
