@@ -117,11 +117,6 @@ def start(kind: str, config: dict, module: str, title: str = "", secrets: dict[s
 _children: dict[str, subprocess.Popen] = {}  # reaped by poll() so finished children do not linger as zombies
 
 
-def command_line(module: str, config_path: str = "CONFIG.yaml") -> str:
-    """The CLI command that replays a job, shown in the UI."""
-    return f"python -m {module} run --config {config_path}"
-
-
 def get(run_id: str):
     import store
     from store.tables import Run
