@@ -170,7 +170,7 @@ def predictions(row_id: int):
     items = [i for i in items if i.get("variant") == row.variant]
     key = next((k for i in items for k in (i.get("scores") or {})), None)
     frame = pd.DataFrame([{
-        "id": i.get("id"), "prompt": i.get("prompt"), "output": i.get("output"), "parsed": _short(i.get("parsed")),
+        "id": i.get("id"), "prompt": i.get("prompt"), "output": i.get("output"), "parsed": _joined(i.get("parsed")),
         "reference": i.get("reference"), "score": (i.get("scores") or {}).get(key) if key else None,
     } for i in items])
     if key and not frame.empty:
@@ -180,7 +180,7 @@ def predictions(row_id: int):
     return frame.reset_index(drop=True)
 
 
-def _short(value):
+def _joined(value):
     return value if not isinstance(value, list) else ", ".join(map(str, value))
 
 

@@ -241,7 +241,6 @@ def _options(metric, spec, bench: Benchmark, opts: Options) -> dict:
 def group_scores(bench: Benchmark, items: list[Item], outputs: list[str], opts: Options) -> dict:
     """Light metrics per group (e.g. per task type), for the base vs fine-tuned table."""
     from evaluation import metrics
-    from evaluation.benchmark import MetricSpec
 
     if not bench.group_by:
         return {}

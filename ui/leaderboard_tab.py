@@ -52,12 +52,12 @@ def load_table(benchmark: str | None = None, model: str | None = "", method: str
 
 def export_csv(benchmark: str | None = None, model: str | None = "", method: str | None = "") -> Path:
     """The filtered table as CSV under data_dir()/exports, where the app serves downloads from."""
-    import settings
     from data.io import atomic_write
+    from ui.data_tab import exports_dir
 
     frame = load_table(benchmark, model, method)
     name = (benchmark if benchmark and benchmark != strings.BOARD_ALL else "all").replace("/", "_")
-    path = settings.data_dir() / "exports" / f"leaderboard-{name}-{datetime.now():%Y%m%d-%H%M%S}.csv"
+    path = exports_dir() / f"leaderboard-{name}-{datetime.now():%Y%m%d-%H%M%S}.csv"
     with atomic_write(path) as fh:
         frame.to_csv(fh, index=False)
     return path
