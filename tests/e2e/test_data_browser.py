@@ -33,7 +33,7 @@ def test_malformed_upload_lists_line_numbered_errors(start_app, page, tmp_path, 
     page.goto(app.url)
     page.get_by_role("tab", name="Data").click()
     page.locator("#data-upload input[type=file]").set_input_files(str(bad))
-    report = wait_for_text(page, "#data-report", "error")
+    report = wait_for_text(page, "#data-report", "error(s)")  # the result, not the progress overlay
     assert "Not valid" in report
     assert "line 2, messages[1].content: empty assistant turn" in report
     assert "line 3: bad JSON" in report
@@ -47,7 +47,7 @@ def test_bundled_set_validates_and_exports(start_app, page, builtin_folder):
     page.goto(app.url)
     page.get_by_role("tab", name="Data").click()
     page.locator("#data-validate").click()  # the first bundled set: ddi-binary, train split
-    report = wait_for_text(page, "#data-report", "Valid")
+    report = wait_for_text(page, "#data-report", "error(s)")  # "Valid" would match the "Validating" overlay
     assert "222 rows, 222 valid, 0 error(s)" in report
     wait_for_text(page, "#data-sample", "interaction", 30)  # sample rows show the answers
     page.screenshot(path=str(SCREENSHOTS / "data-tab.png"), full_page=True)
