@@ -86,7 +86,8 @@ def set_status(run_id: str, status: str, error: str | None = None, *, restart: b
 
 
 # -- child processes ------------------------------------------------------------------------------------------
-def start(kind: str, config: dict, module: str, title: str = "", secrets: dict[str, str] | None = None) -> str:
+def start(kind: str, config: dict, module: str, title: str = "", secrets: dict[str, str] | None = None,
+          status: str = "running") -> str:
     """Write the config, record the run and start `python -m module run --config ... --run-dir ...`.
 
     `secrets` (e.g. an API key typed in the browser) reach the child through its environment only: never the
@@ -100,7 +101,22 @@ def start(kind: str, config: dict, module: str, title: str = "", secrets: dict[s
     run_id = run_dir.name
     with store.session() as s:
         s.add(Run(id=run_id, kind=kind, status="queued", directory=str(run_dir.resolve()), title=title))
-    argv = [sys.executable, "-m", module, "run", "--config", str(run_dir / "config.yaml"), "--run-dir", str(run_dir)]
+    launch(run_id, module, secrets=secrets, status=status)
+    return run_id
+
+
+def launch(run_id: str, module: str, *, extra_args: tuple[str, ...] = (), secrets: dict[str, str] | None = None,
+           status: str = "running", restart: bool = False) -> None:
+    """Start the child for an existing run directory (a new run, or `restart` one that stopped: resume)."""
+    import store
+    from sqlalchemy import update
+    from store.tables import Run
+
+    run_dir = Path(get(run_id).directory)
+    if restart:
+        set_status(run_id, "queued", restart=True, pid=None)
+    argv = [sys.executable, "-m", module, "run", "--config", str(run_dir / "config.yaml"), "--run-dir", str(run_dir),
+            *extra_args]
     log = open(run_dir / "log.txt", "ab")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PHARMATUNE_RUNS": str(settings.runs_dir().resolve()),
            "PHARMATUNE_DATA": str(settings.data_dir().resolve()), "PHARMATUNE_STORE_URL": settings.store_url(),
@@ -110,8 +126,11 @@ def start(kind: str, config: dict, module: str, title: str = "", secrets: dict[s
     log.close()
     (run_dir / "pid").write_text(str(proc.pid))
     _children[run_id] = proc
-    set_status(run_id, "running", pid=proc.pid)
-    return run_id
+    if status == "running":
+        set_status(run_id, "running", pid=proc.pid)
+    else:  # the child says when it runs; only record its pid (never overwrite a status it already wrote)
+        with store.session() as s:
+            s.execute(update(Run).where(Run.id == run_id).values(pid=proc.pid))
 
 
 _children: dict[str, subprocess.Popen] = {}  # reaped by poll() so finished children do not linger as zombies
@@ -137,7 +156,7 @@ def list_runs(kind: str | None = None, limit: int = 50) -> list:
         return list(s.scalars(query))
 
 
-def _alive(pid: int | None) -> bool:
+def alive(pid: int | None) -> bool:
     if not pid:
         return False
     import psutil
@@ -155,7 +174,7 @@ def poll(run_id: str):
     if child is not None and child.poll() is not None:
         _children.pop(run_id, None)
     run = get(run_id)
-    if run is None or run.status in TERMINAL or _alive(run.pid):
+    if run is None or run.status in TERMINAL or alive(run.pid):
         return run
     if run.status == "queued" and not run.pid:  # recorded, its process not started yet
         return run

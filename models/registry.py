@@ -1,7 +1,7 @@
 """One resolver from a model reference string to a loaded ChatModel.
 
-References: builtin:<name>, hf:<folder or hub id>[?adapter=<folder>], openai:<model>, dummy:<behaviour>.
-run:<id> joins with the fine-tuning engine: add a Backend to BACKENDS.
+References: builtin:<name>, hf:<folder or hub id>[?adapter=<folder>], run:<training run id>, openai:<model>,
+dummy:<behaviour>.
 """
 from __future__ import annotations
 
@@ -35,6 +35,12 @@ def _hf(rest: str, api_key=None):
     return hf.load(rest)
 
 
+def _run(rest: str, api_key=None):
+    from models import run
+
+    return run.load(rest)
+
+
 def _openai(rest: str, api_key=None):
     from models import openai_chat
 
@@ -50,6 +56,7 @@ def _dummy(rest: str, api_key=None):
 BACKENDS: dict[str, Backend] = {
     "builtin": Backend(_builtin, "builtin:smollm2-135m-instruct"),
     "hf": Backend(_hf, "hf:local_models/my-model"),
+    "run": Backend(_run, "run:training-20261121-120000-ab12"),
     "openai": Backend(_openai, "openai:gpt-4o-mini", cached=False),
     "dummy": Backend(_dummy, "dummy:echo"),
 }

@@ -1,0 +1,77 @@
+"""`run:<id>`: the model a training run produced, i.e. its base plus its adapter, or its full weights.
+
+`base_folder(ref)` turns any trainable reference into a transformers folder; training uses it for its base, so a
+run can start from another run's output (domain-adaptive pretraining first, then a task)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+import settings
+from models.errors import ModelError
+
+CHAT_TASKS = ("sft", "pretrain")
+
+
+def run_dir(run_id: str) -> Path:
+    folder = settings.runs_dir() / run_id
+    if not run_id or "/" in run_id or not (folder / "config.yaml").is_file():
+        raise ModelError(f"run:{run_id}: no training run with that id in {settings.runs_dir()} "
+                         "(the Fine-tune tab lists them).")
+    return folder
+
+
+def run_config(run_id: str) -> dict:
+    return yaml.safe_load((run_dir(run_id) / "config.yaml").read_text(encoding="utf-8")) or {}
+
+
+def weights(run_id: str) -> tuple[str, Path]:
+    """("adapter", folder) or ("model", folder); a run still training or failed has neither."""
+    folder = run_dir(run_id)
+    for kind in ("adapter", "model"):
+        if (folder / kind / "config.json").is_file() or (folder / kind / "adapter_config.json").is_file():
+            return kind, folder / kind
+    raise ModelError(f"run:{run_id} has no trained weights yet (it is still running, failed, or was cancelled "
+                     "before it finished; resume it from the Fine-tune tab).")
+
+
+def base_folder(ref: str) -> Path:
+    """A transformers folder for a model reference that has local weights (builtin, hf folder, run)."""
+    from models.registry import parse
+
+    scheme, rest = parse(ref)
+    if scheme == "builtin":
+        from models import builtin
+
+        return builtin.prepare(rest)
+    if scheme == "hf":
+        from models.hf import split
+
+        target, adapter = split(rest)
+        if adapter:
+            raise ModelError(f"{ref}: train from a plain model folder; merge the adapter first (Export → merged model).")
+        return Path(target).expanduser()
+    if scheme == "run":
+        kind, folder = weights(rest)
+        if kind == "model":
+            return folder
+        from training.export import merged
+
+        return merged(rest)
+    raise ModelError(f"{ref}: {scheme}: models cannot be fine-tuned here (use the OpenAI tab for OpenAI models).")
+
+
+def load(rest: str):
+    from models.transformers_backend import load_folder
+
+    ref = f"run:{rest}"
+    config = run_config(rest)
+    task = config.get("task", "sft")
+    if task not in CHAT_TASKS:
+        raise ModelError(f"{ref} trained a {task} head, which predicts a {'class' if task == 'classification' else 'number'}"
+                         " rather than text, so it cannot chat or generate.")
+    kind, folder = weights(rest)
+    if kind == "model":
+        return load_folder(ref, folder)
+    return load_folder(ref, base_folder(config.get("base_model", "builtin:smollm2-135m-instruct")), adapter=folder)

@@ -1,0 +1,280 @@
+"""python -m training run CONFIG.yaml | check CONFIG.yaml | resume RUN_ID | export RUN_ID: the Fine-tune tab
+without the UI.
+
+`run` writes the run directory (config.yaml, events.jsonl, checkpoints/, adapter/ or model/, summary.json,
+tensorboard/), waits for the device if another training job holds it, and prints the summary as JSON last on
+stdout. Exit code 1 when the run failed (checkpoints are kept), 2 on a config or data error found before it
+started. The same entry point runs under `accelerate launch` (one process per device; rank 0 writes the files).
+"""
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _emitter(run_dir: Path, quiet: bool):
+    from jobs import append_event
+
+    def emit(event: str, **fields):
+        append_event(run_dir, event, **fields)
+        if quiet:
+            return
+        if event == "train":
+            print(f"  step {fields['step']}/{fields['max_steps']}  loss {fields['loss']:.4f}  "
+                  f"{fields['tokens_per_s']:.0f} tok/s  ETA {fields['eta_s']:.0f} s", file=sys.stderr, flush=True)
+        elif event in ("setup", "eval", "resume", "queued", "status", "checkpoint", "evaluation"):
+            print(f"[{event}] " + ", ".join(f"{k}={v}" for k, v in fields.items()), file=sys.stderr, flush=True)
+
+    return emit
+
+
+def failure_message(exc: BaseException, run_dir: Path) -> str:
+    """One sentence for the UI; checkpoints stay where they are."""
+    import torch
+
+    kept = f" Checkpoints so far are kept in {run_dir / 'checkpoints'}." if any((run_dir / "checkpoints").glob("checkpoint-*")) else ""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return ("Out of memory: lower batch_size or max_length, turn on gradient_checkpointing, or pick a smaller "
+                "model." + kept)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"The disk is full ({exc.filename or 'while writing'}): free space, then resume." + kept
+    return f"{type(exc).__name__}: {exc}".strip() + kept
+
+
+def check(config) -> list[str]:
+    """What can be known before a job starts: the data validates, the method can run here, targets match.
+    Builds the model skeleton on the meta device (no weights), so it takes about a second."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    import settings
+    from models.run import base_folder
+    from training import methods, tasks
+
+    method = methods.get(config.method.name)
+    method.preflight(config.method)
+    folder = base_folder(config.base_model)
+    if not (Path(folder) / "config.json").is_file():
+        from training.config import ConfigError
+
+        raise ConfigError(f"base_model {config.base_model}: {folder} is not a transformers model folder.")
+    task = tasks.get(config.task)
+    items = task.load_items(config, config.train_split)
+    model_config = AutoConfig.from_pretrained(str(folder), trust_remote_code=settings.trust_remote_code())
+    extra = task.prepare(config, items, model_config)
+    auto = AutoModelForCausalLM if extra.get("causal_loss") else AutoModelForSequenceClassification
+    if config.task == "pretrain" and not extra.get("causal_loss"):
+        from transformers import AutoModelForMaskedLM as auto
+    with torch.device("meta"):
+        skeleton = auto.from_config(model_config)
+    if config.method.name in ("lora", "qlora", "bitfit") or config.method.targets != "all-linear":
+        targets = methods.resolve_targets(skeleton, config.method)
+    else:
+        targets = ["(peft defaults)"]
+    methods.selected_layers(skeleton, config.method)
+    return [f"{len(items)} training examples from {config.dataset}", f"targets: {', '.join(targets)}"]
+
+
+def run(config, run_dir: Path, *, resume: bool = False, quiet: bool = False) -> tuple[int, dict]:
+    import jobs
+    import store
+    from data.records import DataError
+    from models.errors import ModelError
+    from store.tables import Run
+    from training import queue, recipe
+    from training.config import ConfigError
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_id = run_dir.name
+    rank, world_size = recipe.world()
+    emit = _emitter(run_dir, quiet) if rank == 0 else (lambda event, **fields: None)
+    if rank == 0:
+        with store.session() as s:
+            if s.get(Run, run_id) is None:
+                s.add(Run(id=run_id, kind="training", status="queued", directory=str(run_dir.resolve()),
+                          pid=os.getpid(), title=f"{config.method.name} {config.task} {config.base_model} on {config.dataset}"))
+    summary: dict = {"run": run_id}
+    try:
+        slot = queue.device_slot(run_id, emit) if rank == 0 and world_size == 1 else _nothing()
+        with slot:
+            if rank == 0:
+                jobs.set_status(run_id, "running", restart=True, pid=os.getpid())
+                emit("status", status="running")
+            summary = recipe.train(config, run_dir, emit, resume=resume)
+            if rank == 0 and config.evaluate:
+                summary["evaluation"] = evaluate_after(config, run_dir, emit)
+                (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    except (ConfigError, DataError, ModelError) as exc:
+        return _fail(run_id, run_dir, emit, str(exc), summary, rank)
+    except BaseException as exc:  # noqa: BLE001 - OOM, disk full, a bug: a readable line, the traceback in the log
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        import traceback
+
+        traceback.print_exc()
+        return _fail(run_id, run_dir, emit, failure_message(exc, run_dir), summary, rank)
+    if rank == 0:
+        emit("status", status="done", **{k: summary.get(k) for k in ("trainable_params", "trainable_percent", "steps")})
+        jobs.set_status(run_id, "done")
+    return 0, summary
+
+
+def _fail(run_id, run_dir, emit, error: str, summary: dict, rank: int):
+    import jobs
+
+    if rank == 0:
+        emit("status", status="failed", error=error)
+        jobs.set_status(run_id, "failed", error=error)
+    summary["error"] = error
+    return 1, summary
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def evaluate_after(config, run_dir: Path, emit) -> list[dict]:
+    """Benchmarks on run:<id> (and rows on the leaderboard), in this process, after the trainer has gone."""
+    import gc
+
+    import settings
+    from evaluation import benchmark as benchmarks, leaderboard
+    from evaluation.runner import Options, evaluate
+
+    gc.collect()
+    os.environ["PHARMATUNE_DTYPE"] = settings.evaluation_dtype()
+    model_ref = f"run:{run_dir.name}"
+    rows = []
+    for name in config.evaluate:
+        bench = benchmarks.load(name)
+        why = bench.availability()
+        if why:
+            emit("evaluation", benchmark=name, skipped=why)
+            continue
+        emit("evaluation", benchmark=name, model=model_ref, started=True)
+        results = evaluate(model_ref, bench, run_dir / "evaluation" / name, Options(limit=config.evaluate_limit), emit)
+        for result, row_id in zip(results, leaderboard.add(results, run_dir.name)):
+            entry = {**result.summary(), "leaderboard_id": row_id}
+            rows.append(entry)
+            emit("evaluation", **entry)
+    return rows
+
+
+def _load_config(path):
+    from training.config import TrainConfig
+
+    return TrainConfig.from_yaml(path)
+
+
+def _cmd_run(args) -> int:
+    from data.records import DataError
+    from models.errors import ModelError
+    from training.config import ConfigError
+
+    config_path = args.config or args.config_file
+    if not config_path:
+        print("error: give the config file: python -m training run CONFIG.yaml", file=sys.stderr)
+        return 2
+    try:
+        config = _load_config(config_path)
+        if args.resume:
+            from training.recipe import latest_checkpoint
+
+            latest_checkpoint(Path(args.run_dir))
+    except (ConfigError, DataError, ModelError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.run_dir:
+        run_dir = Path(args.run_dir)
+    else:
+        from jobs import new_run_dir
+
+        run_dir = new_run_dir("training")
+    if not (run_dir / "config.yaml").exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
+    code, summary = run(config, run_dir, resume=args.resume, quiet=args.quiet)
+    if code:
+        print(f"error: {summary['error']}", file=sys.stderr)
+    print(json.dumps(summary, indent=2, default=str))
+    return code
+
+
+def _cmd_check(args) -> int:
+    from data.records import DataError
+    from models.errors import ModelError
+    from training.config import ConfigError
+
+    try:
+        for line in check(_load_config(args.config_file)):
+            print(line)
+    except (ConfigError, DataError, ModelError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("ok")
+    return 0
+
+
+def _cmd_resume(args) -> int:
+    import settings
+
+    run_dir = settings.runs_dir() / args.run_id
+    args.config, args.config_file, args.run_dir, args.resume = str(run_dir / "config.yaml"), None, str(run_dir), True
+    return _cmd_run(args)
+
+
+def _cmd_export(args) -> int:
+    from models.errors import ModelError
+    from training import export
+
+    try:
+        if args.what == "merged":
+            print(export.merged(args.run_id))
+        elif args.what == "card":
+            print(export.model_card(args.run_id))
+        elif args.what == "adapter":
+            print(export.adapter_folder(args.run_id))
+        else:
+            print(export.push(args.run_id, args.repo))
+    except (ModelError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="train from a config file")
+    p.add_argument("config_file", nargs="?")
+    p.add_argument("--config", help="the config file (what the app passes)")
+    p.add_argument("--run-dir", help="the run directory (default: a new one under runs/)")
+    p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("check", help="validate a config, its data and its targets without training")
+    p.add_argument("config_file")
+    p.set_defaults(func=_cmd_check)
+    p = sub.add_parser("resume", help="continue a stopped run from its last checkpoint")
+    p.add_argument("run_id")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_resume)
+    p = sub.add_parser("export", help="a run's adapter, merged model, model card, or a push to the Hub")
+    p.add_argument("run_id")
+    p.add_argument("what", choices=["adapter", "merged", "card", "push"])
+    p.add_argument("--repo", help="push: the Hub repository id (needs HF_TOKEN)")
+    p.set_defaults(func=_cmd_export)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

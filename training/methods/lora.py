@@ -1,0 +1,28 @@
+"""LoRA with peft: rank, alpha (or alpha = k × rank), dropout, targets, the last N layers, rsLoRA and DoRA."""
+from training.methods import head_modules, resolve_targets, selected_layers
+
+PEFT_TASK = {"sft": "CAUSAL_LM", "pretrain": "CAUSAL_LM", "classification": "SEQ_CLS", "regression": "SEQ_CLS"}
+
+
+def lora_config(model, cfg, task):
+    from peft import LoraConfig
+
+    targets = resolve_targets(model, cfg)
+    layers = selected_layers(model, cfg)
+    masked = not getattr(model.config, "is_decoder", False) and task == "pretrain" and hasattr(model, "cls")
+    return LoraConfig(
+        r=int(cfg.rank), lora_alpha=cfg.lora_alpha, lora_dropout=float(cfg.dropout), target_modules=targets,
+        layers_to_transform=layers, use_rslora=bool(cfg.rslora), use_dora=bool(cfg.dora),
+        task_type=None if masked else PEFT_TASK[task],
+        modules_to_save=head_modules(model) or None,
+    )
+
+
+def apply(model, cfg, task):
+    from peft import get_peft_model
+
+    config = lora_config(model, cfg, task)
+    notes = [f"LoRA r={cfg.rank}, alpha={config.lora_alpha:g} on {', '.join(sorted(config.target_modules))}"
+             + (f", layers {config.layers_to_transform[0]}–{config.layers_to_transform[-1]}" if config.layers_to_transform else "")
+             + (", rsLoRA" if cfg.rslora else "") + (", DoRA" if cfg.dora else "")]
+    return get_peft_model(model, config), notes

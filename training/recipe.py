@@ -1,0 +1,349 @@
+"""The training recipe, readable top to bottom: setup → train → save. transformers' Trainer does the loop
+(gradient accumulation, schedules, checkpoints, resume, early stopping, DDP under `accelerate launch`); this
+file chooses what goes into it and reports through events.jsonl.
+
+One change to the Trainer's work: for causal LM tasks the logits are computed only at positions that have a
+label (the assistant tokens in SFT), which skips most of the 49k-wide vocabulary projection and its memory.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from pathlib import Path
+
+from training.config import ConfigError, TrainConfig
+
+
+class TrainingFailed(RuntimeError):
+    """The run stopped; the message is one sentence for the UI."""
+
+
+# -- setup helpers -------------------------------------------------------------------------------------------
+def device_and_precision(precision: str) -> tuple[str, str]:
+    """auto: bf16 on a GPU that supports it (fp16 on older ones), fp32 on CPU, where the step is already
+    compute-bound and bf16 changes results."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if precision == "auto":
+        if device == "cuda":
+            return device, "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return device, "fp32"
+    if precision == "fp16" and device == "cpu":
+        raise ConfigError("precision fp16 needs a GPU; on CPU use fp32 or bf16.")
+    return device, precision
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) under torchrun / accelerate launch; (0, 1) otherwise."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    """The newest complete checkpoint; a missing or corrupt one is a ConfigError before anything starts."""
+    folder = run_dir / "checkpoints"
+    found = sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1])) if folder.is_dir() else []
+    if not found:
+        raise ConfigError(f"Nothing to resume: {folder} holds no checkpoint (save_every sets how often they are written).")
+    checkpoint = found[-1]
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+        int(state["global_step"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"Cannot resume: {checkpoint}/trainer_state.json is missing or corrupt ({exc}).") from None
+    weights = list(checkpoint.glob("*.safetensors"))
+    if not weights:
+        raise ConfigError(f"Cannot resume: {checkpoint} has no weights (*.safetensors).")
+    from safetensors import safe_open
+
+    for path in weights:
+        try:
+            with safe_open(str(path), "pt") as handle:
+                list(handle.keys())
+        except Exception as exc:  # noqa: BLE001 - any parse error means the file is unusable
+            raise ConfigError(f"Cannot resume: {path} is corrupt ({exc}).") from None
+    return checkpoint
+
+
+def peak_memory_bytes() -> int:
+    import resource
+
+    import torch
+
+    if torch.cuda.is_available():
+        return int(torch.cuda.max_memory_allocated())
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+# -- the Trainer, with selective logits and a token counter --------------------------------------------------
+def make_trainer_class():
+    import torch
+    import torch.nn.functional as F
+    from transformers import Trainer
+
+    class PharmaTrainer(Trainer):
+        causal_loss = True
+        tokens_seen = 0  # non-pad tokens trained on (this rank)
+        # compute_loss normalises by the token count of the whole accumulated batch itself
+        loss_is_scaled_for_ga = None
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if model.training:
+                mask = inputs.get("attention_mask")
+                self.tokens_seen += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+            if not self.causal_loss:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            inputs = dict(inputs)
+            labels = inputs.pop("labels")
+            targets = labels[:, 1:]
+            keep = torch.zeros_like(labels, dtype=torch.bool)
+            keep[:, :-1] = targets != -100  # position t predicts token t + 1
+            outputs = model(**inputs, logits_to_keep=keep, use_cache=False)
+            logits = outputs.logits.reshape(-1, outputs.logits.shape[-1]).float()
+            wanted = targets[targets != -100]
+            if wanted.numel() == 0:
+                loss = logits.sum() * 0.0
+            elif num_items_in_batch is not None and model.training:
+                loss = F.cross_entropy(logits, wanted, reduction="sum") / num_items_in_batch
+                if self.args.average_tokens_across_devices and self.accelerator.num_processes > 1:
+                    loss = loss * self.accelerator.num_processes
+            else:
+                loss = F.cross_entropy(logits, wanted)
+            return (loss, outputs) if return_outputs else loss
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            self.loss_is_scaled_for_ga = self.causal_loss and num_items_in_batch is not None or None
+            return super().training_step(model, inputs, num_items_in_batch)
+
+    return PharmaTrainer
+
+
+def events_callback(emit, trainer_ref: dict, started_at: float):
+    """Trainer logs → events.jsonl: train (loss, lr, grad norm, tokens/s, ETA, peak memory) and eval events."""
+    import time
+
+    from transformers import TrainerCallback
+
+    class Events(TrainerCallback):
+        last_time = started_at
+        last_tokens = 0
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            trainer = trainer_ref["trainer"]
+            now = time.time()
+            tokens = trainer.tokens_seen * args.world_size
+            rate = (tokens - self.last_tokens) / max(now - self.last_time, 1e-6)
+            self.last_time, self.last_tokens = now, tokens
+            elapsed = now - started_at
+            done = max(state.global_step - trainer_ref.get("start_step", 0), 1)
+            eta = elapsed / done * max(state.max_steps - state.global_step, 0)
+            common = {"step": state.global_step, "max_steps": state.max_steps, "epoch": round(state.epoch or 0, 4),
+                      "peak_memory_mb": round(peak_memory_bytes() / 2**20, 1)}
+            if "eval_loss" in logs:
+                emit("eval", **common, **{k: v for k, v in logs.items() if k.startswith("eval_")
+                                          and not k.endswith(("runtime", "per_second"))})
+            elif "loss" in logs:
+                emit("train", **common, loss=logs["loss"], lr=logs.get("learning_rate"),
+                     grad_norm=logs.get("grad_norm"), tokens_per_s=round(rate, 1), tokens=tokens, eta_s=round(eta, 1))
+
+        def on_save(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                emit("checkpoint", step=state.global_step, path=str(Path(args.output_dir) / f"checkpoint-{state.global_step}"))
+
+    return Events()
+
+
+def rank_log_callback(run_dir: Path):
+    """Every rank writes the losses it saw to logs/rank-<r>.jsonl (a multi-process run's ranks must agree)."""
+    from transformers import TrainerCallback
+
+    rank, _ = world()
+    path = run_dir / "logs" / f"rank-{rank}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    class RankLog(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                with open(path, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({"step": state.global_step, "loss": logs["loss"]}) + "\n")
+
+    return RankLog()
+
+
+# -- the recipe ----------------------------------------------------------------------------------------------
+def setup(config: TrainConfig, emit) -> dict:
+    """Everything up to the first step: data, model, method, features. Raises ConfigError / DataError /
+    ModelError with a readable message before any weights change."""
+    import torch
+    from transformers import AutoConfig, AutoTokenizer, set_seed
+
+    import settings
+    from models.run import base_folder
+    from training import methods, tasks
+
+    set_seed(int(config.seed))
+    random.seed(int(config.seed))
+    method = methods.get(config.method.name)
+    method.preflight(config.method)
+    task = tasks.get(config.task)
+    device, precision = device_and_precision(config.precision)
+    folder = base_folder(config.base_model)
+    trust = settings.trust_remote_code()
+    model_config = AutoConfig.from_pretrained(str(folder), trust_remote_code=trust)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+
+    train_items = task.load_items(config, config.train_split)
+    if not train_items:
+        raise ConfigError(f"{config.dataset}: the {config.train_split!r} split has no usable examples.")
+    eval_items, notes = [], []
+    if config.eval_dataset:
+        import dataclasses
+
+        eval_items = task.load_items(dataclasses.replace(config, dataset=config.eval_dataset, limit=None,
+                                                         train_split="train", eval_split=None), "train")
+    elif config.eval_split:
+        if tasks.has_split(config, config.eval_split):
+            eval_items = task.load_items(config, config.eval_split)
+        else:
+            notes.append(f"{config.dataset} has no {config.eval_split!r} split: training without validation.")
+    extra = task.prepare(config, train_items, model_config)
+
+    dtype = torch.float32 if precision != "bf16" or device == "cpu" else torch.bfloat16
+    model = task.load_model(folder, config, dtype, extra, **method.load_kwargs(config.method))
+    if getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "enable_input_require_grads"):
+            model.enable_input_require_grads()
+    model, method_notes = method.apply(model, config.method, config.task)
+    counts = methods.parameter_counts(model)
+    train_features, feature_notes = task.features(train_items, tokenizer, config, extra)
+    eval_features = task.features(eval_items, tokenizer, config, extra)[0] if eval_items else []
+    if not train_features:
+        raise ConfigError("No training example survived tokenisation; raise max_length.")
+    return dict(model=model, tokenizer=tokenizer, task=task, method=method, extra=extra, device=device,
+                precision=precision, folder=folder, train=train_features, eval=eval_features, counts=counts,
+                notes=notes + method_notes + feature_notes)
+
+
+def planned_steps(config: TrainConfig, examples: int, world_size: int = 1) -> int:
+    if config.max_steps:
+        return int(config.max_steps)
+    return max(1, math.ceil(math.ceil(examples / (int(config.batch_size) * world_size)) / int(config.grad_accum) * float(config.epochs)))
+
+
+def training_arguments(config: TrainConfig, run_dir: Path, precision: str, has_eval: bool):
+    from transformers import TrainingArguments
+
+    eval_every = int(config.eval_every) if config.eval_every and has_eval else None
+    save_every = int(config.save_every or 50)
+    early = bool(config.early_stopping_patience and eval_every)
+    if early and save_every % eval_every:
+        save_every = eval_every  # load_best_model_at_end needs checkpoints on evaluation steps
+    return TrainingArguments(
+        output_dir=str(run_dir / "checkpoints"),
+        per_device_train_batch_size=int(config.batch_size), per_device_eval_batch_size=int(config.batch_size),
+        gradient_accumulation_steps=int(config.grad_accum),
+        num_train_epochs=float(config.epochs), max_steps=int(config.max_steps or -1),
+        learning_rate=float(config.learning_rate), lr_scheduler_type=config.schedule,
+        warmup_steps=float(config.warmup_ratio), weight_decay=float(config.weight_decay),
+        max_grad_norm=float(config.max_grad_norm),
+        bf16=precision == "bf16", fp16=precision == "fp16",
+        logging_strategy="steps", logging_steps=int(config.log_every), logging_first_step=True,
+        eval_strategy="steps" if eval_every else "no", eval_steps=eval_every,
+        save_strategy="steps", save_steps=save_every, save_total_limit=int(config.keep_checkpoints),
+        load_best_model_at_end=early, metric_for_best_model="eval_loss" if early else None,
+        greater_is_better=False if early else None,
+        seed=int(config.seed), data_seed=int(config.seed), report_to="none", disable_tqdm=True,
+        remove_unused_columns=False, label_names=["labels"], prediction_loss_only=False,
+        dataloader_num_workers=0, use_cpu=not _cuda(), ddp_find_unused_parameters=False,
+        save_only_model=False,
+    )
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def train(config: TrainConfig, run_dir: Path, emit, *, resume: bool = False) -> dict:
+    """Run the whole recipe and save the result; returns the summary (also written to summary.json)."""
+    import time
+
+    from transformers import EarlyStoppingCallback
+
+    started = time.time()
+    rank, world_size = world()
+    checkpoint = latest_checkpoint(run_dir) if resume else None
+    parts = setup(config, emit)
+    model, task = parts["model"], parts["task"]
+    steps = planned_steps(config, len(parts["train"]), world_size)
+    emit("setup", base_model=config.base_model, base_folder=str(parts["folder"]), method=config.method.name,
+         task=config.task, device=parts["device"], precision=parts["precision"], world_size=world_size,
+         train_examples=len(parts["train"]), eval_examples=len(parts["eval"]), planned_steps=steps,
+         notes=parts["notes"], **parts["counts"])
+    args = training_arguments(config, run_dir, parts["precision"], bool(parts["eval"]))
+    trainer_ref: dict = {}
+    callbacks = [events_callback(emit, trainer_ref, started), rank_log_callback(run_dir)]
+    if args.load_best_model_at_end:
+        callbacks.append(EarlyStoppingCallback(int(config.early_stopping_patience), float(config.early_stopping_min_delta)))
+    if config.tensorboard and rank == 0:
+        from transformers.integrations import TensorBoardCallback
+
+        board = TensorBoardCallback()
+        board.logging_dir = str(run_dir / "tensorboard")
+        callbacks.append(board)
+    trainer = make_trainer_class()(
+        model=model, args=args, train_dataset=parts["train"], eval_dataset=parts["eval"] or None,
+        data_collator=task.collator(parts["tokenizer"], config, parts["extra"]), callbacks=callbacks,
+        compute_metrics=getattr(task, "compute_metrics", None) if not parts["extra"]["causal_loss"] else None,
+        processing_class=parts["tokenizer"],
+    )
+    trainer.causal_loss = parts["extra"]["causal_loss"]
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # our events replace its prints on stdout
+    trainer_ref["trainer"] = trainer
+    if checkpoint is not None:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        trainer_ref["start_step"] = int(state["global_step"])
+        emit("resume", from_step=int(state["global_step"]), checkpoint=str(checkpoint))
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    final_eval = {}
+    if parts["eval"]:
+        final_eval = {k: v for k, v in trainer.evaluate().items() if not k.endswith(("runtime", "per_second"))}
+    summary = {
+        "run": run_dir.name, "base_model": config.base_model, "task": config.task, "method": config.method.name,
+        **parts["counts"], "notes": parts["notes"], "steps": trainer.state.global_step,
+        "train_loss": round(float(output.training_loss), 6), "train_seconds": round(time.time() - started, 1),
+        "tokens": trainer.tokens_seen * world_size, "peak_memory_mb": round(peak_memory_bytes() / 2**20, 1),
+        "stopped_early": bool(args.load_best_model_at_end and trainer.state.global_step < trainer.state.max_steps),
+        "final_eval": final_eval, "precision": parts["precision"], "device": parts["device"],
+    }
+    summary["tokens_per_s"] = round(summary["tokens"] / max(output.metrics.get("train_runtime", 1), 1e-6), 1)
+    if rank == 0:
+        save(trainer.model, parts["tokenizer"], parts["method"].saves, run_dir)
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def save(model, tokenizer, kind: str, run_dir: Path):
+    """adapter/ or model/ (safetensors), written beside and renamed into place so a crash leaves no half folder."""
+    import shutil
+
+    target = run_dir / kind
+    partial = run_dir / f".{kind}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(str(partial), safe_serialization=True)
+    tokenizer.save_pretrained(str(partial))
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
