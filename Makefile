@@ -40,6 +40,7 @@ bench: prepare
 	$(PY) bench/chat.py
 	$(PY) bench/data.py
 	$(PY) bench/eval.py
+	$(PY) bench/train.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .cache

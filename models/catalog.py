@@ -1,4 +1,5 @@
-"""Which models the UI offers: the builtin ones, local folders, and OpenAI models when a key is set.
+"""Which models the UI offers: the builtin ones, local folders, finished fine-tuning runs that generate text
+(run:<id>), and OpenAI models when a key is set.
 
 Reads only the file system: it never loads weights, so listing is instant.
 """
@@ -19,11 +20,34 @@ def local_model_refs() -> list[str]:
     ]
 
 
+def run_model_refs(limit: int = 50) -> list[str]:
+    """run:<id> for each training run, newest first, that saved weights and trained a text-generating task."""
+    import yaml
+
+    root = settings.runs_dir()
+    if not root.is_dir():
+        return []
+    refs = []
+    for folder in sorted(root.glob("training-*"), reverse=True):
+        has_weights = (folder / "adapter" / "adapter_config.json").is_file() or (folder / "model" / "config.json").is_file()
+        if not has_weights:
+            continue
+        try:
+            task = (yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) or {}).get("task", "sft")
+        except (OSError, yaml.YAMLError):
+            continue
+        if task in ("sft", "pretrain"):
+            refs.append(f"run:{folder.name}")
+        if len(refs) >= limit:
+            break
+    return refs
+
+
 def available_models(openai_key: str | None = None) -> list[str]:
     from models.builtin import BUILTIN_MODELS
     from models.openai_chat import OPENAI_CHAT_MODELS, key_available
 
-    refs = [f"builtin:{name}" for name in BUILTIN_MODELS] + local_model_refs()
+    refs = [f"builtin:{name}" for name in BUILTIN_MODELS] + local_model_refs() + run_model_refs()
     if key_available(openai_key):
         refs += [f"openai:{m}" for m in OPENAI_CHAT_MODELS]
     return refs

@@ -77,3 +77,41 @@ def test_concurrent_requests_for_one_model_load_it_once():
     for t in threads:
         t.join()
     assert len(loads) == 1 and len({id(m) for m in got}) == 1
+
+
+def test_finished_text_runs_are_offered_as_run_references(isolated_runs):
+    """The Chat and Evaluate lists offer run:<id> for runs that saved weights and generate text, newest first;
+    a run still training (no weights) and a classification head are left out."""
+    import yaml
+
+    from models.catalog import available_models, run_model_refs
+
+    def make(name, task, weights):
+        folder = isolated_runs / name
+        folder.mkdir()
+        (folder / "config.yaml").write_text(yaml.safe_dump({"dataset": "x", "task": task}))
+        if weights:
+            (folder / "adapter").mkdir()
+            (folder / "adapter" / "adapter_config.json").write_text("{}")
+
+    make("training-20261121-100000-aaaa", "sft", True)
+    make("training-20261121-110000-bbbb", "sft", False)
+    make("training-20261121-120000-cccc", "classification", True)
+    make("training-20261121-130000-dddd", "pretrain", True)
+    assert run_model_refs() == ["run:training-20261121-130000-dddd", "run:training-20261121-100000-aaaa"]
+    assert "run:training-20261121-100000-aaaa" in available_models()
+
+
+def test_a_run_reference_without_weights_says_why(isolated_runs):
+    import yaml
+
+    from models.errors import ModelError
+    from models.registry import resolve
+
+    folder = isolated_runs / "training-20261121-100000-aaaa"
+    folder.mkdir()
+    (folder / "config.yaml").write_text(yaml.safe_dump({"dataset": "x", "task": "sft"}))
+    with pytest.raises(ModelError, match="no trained weights yet"):
+        resolve("run:training-20261121-100000-aaaa")
+    with pytest.raises(ModelError, match="no training run with that id"):
+        resolve("run:training-nope")
