@@ -24,7 +24,7 @@ def describe_model(ref: str) -> tuple[str, str]:
 
 
 def _run_model(ref: str) -> tuple[str, str]:
-    """run:<id>: the training run's base model and method, from its config (the fine-tuning issue writes it)."""
+    """run:<id>: the training run's base model and method, from its config.yaml."""
     import yaml
 
     import settings
@@ -34,7 +34,7 @@ def _run_model(ref: str) -> tuple[str, str]:
         spec = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
     except OSError:
         return ref, "fine-tuned"
-    return str(spec.get("model", ref)), str((spec.get("method") or {}).get("name", "fine-tuned")
+    return str(spec.get("base_model") or spec.get("model", ref)), str((spec.get("method") or {}).get("name", "fine-tuned")
                                             if isinstance(spec.get("method"), dict) else spec.get("method", "fine-tuned"))
 
 

@@ -48,10 +48,19 @@ def base_folder(ref: str) -> Path:
     if scheme == "hf":
         from models.hf import split
 
+        from models.hf import _looks_like_hub_id
+
         target, adapter = split(rest)
         if adapter:
             raise ModelError(f"{ref}: train from a plain model folder; merge the adapter first (Export → merged model).")
-        return Path(target).expanduser()
+        folder = Path(target).expanduser()
+        if folder.is_dir():
+            if not (folder / "config.json").is_file():
+                raise ModelError(f"{ref}: {folder.resolve()} has no config.json, so it is not a transformers model folder.")
+        elif not _looks_like_hub_id(target):
+            raise ModelError(f"{ref}: tried the folder {folder.resolve()}, which does not exist, so it is not a "
+                             f"transformers model folder (and {target} is not a hub id, org/name).")
+        return folder
     if scheme == "run":
         kind, folder = weights(rest)
         if kind == "model":
@@ -60,6 +69,19 @@ def base_folder(ref: str) -> Path:
 
         return merged(rest)
     raise ModelError(f"{ref}: {scheme}: models cannot be fine-tuned here (use the OpenAI tab for OpenAI models).")
+
+
+def is_masked_lm(config: dict, folder: Path) -> bool:
+    """Whether a pretraining run (its config.yaml as a dict) trained a masked LM, as training decided it for the
+    model in `folder` (its base, or its own weights)."""
+    from types import SimpleNamespace
+
+    from transformers import AutoConfig
+
+    from training.tasks.pretrain import objective
+
+    chosen = SimpleNamespace(objective=config.get("objective", "auto"))  # the one field objective() reads
+    return objective(chosen, AutoConfig.from_pretrained(str(folder), trust_remote_code=settings.trust_remote_code())) == "masked"
 
 
 def load(rest: str):
@@ -72,6 +94,11 @@ def load(rest: str):
         raise ModelError(f"{ref} trained a {task} head, which predicts a {'class' if task == 'classification' else 'number'}"
                          " rather than text, so it cannot chat or generate.")
     kind, folder = weights(rest)
+    base = folder if kind == "model" else base_folder(config.get("base_model", "builtin:smollm2-135m-instruct"))
+    if task == "pretrain" and is_masked_lm(config, base):
+        raise ModelError(f"{ref} pretrained a masked LM (an encoder), which fills in masked tokens rather than "
+                         "writing text, so it cannot chat or generate; use it as the base_model of a classification "
+                         "or regression run.")
     if kind == "model":
         return load_folder(ref, folder)
-    return load_folder(ref, base_folder(config.get("base_model", "builtin:smollm2-135m-instruct")), adapter=folder)
+    return load_folder(ref, base, adapter=folder)

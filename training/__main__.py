@@ -47,10 +47,8 @@ def failure_message(exc: BaseException, run_dir: Path) -> str:
 
 def check(config) -> list[str]:
     """What can be known before a job starts: the data validates, the method can run here, targets match.
-    Builds the model skeleton on the meta device (no weights), so it takes about a second."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
-
+    Builds the model skeleton on the meta device (no weights), so it takes about a second. The data is checked
+    before torch and transformers are imported, so a bad file is reported in a moment."""
     import settings
     from models.run import base_folder
     from training import methods, tasks
@@ -64,6 +62,10 @@ def check(config) -> list[str]:
         raise ConfigError(f"base_model {config.base_model}: {folder} is not a transformers model folder.")
     task = tasks.get(config.task)
     items = task.load_items(config, config.train_split)
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
+
     model_config = AutoConfig.from_pretrained(str(folder), trust_remote_code=settings.trust_remote_code())
     extra = task.prepare(config, items, model_config)
     auto = AutoModelForCausalLM if extra.get("causal_loss") else AutoModelForSequenceClassification
@@ -99,7 +101,8 @@ def run(config, run_dir: Path, *, resume: bool = False, quiet: bool = False) -> 
                           pid=os.getpid(), title=f"{config.method.name} {config.task} {config.base_model} on {config.dataset}"))
     summary: dict = {"run": run_id}
     try:
-        slot = queue.device_slot(run_id, emit) if rank == 0 and world_size == 1 else _nothing()
+        slot = (queue.device_slot(run_id, emit, while_waiting=recipe.preload) if rank == 0 and world_size == 1
+                else _nothing())
         with slot:
             if rank == 0:
                 jobs.set_status(run_id, "running", restart=True, pid=os.getpid())
@@ -182,6 +185,10 @@ def _cmd_run(args) -> int:
     config_path = args.config or args.config_file
     if not config_path:
         print("error: give the config file: python -m training run CONFIG.yaml", file=sys.stderr)
+        return 2
+    if args.resume and not args.run_dir:
+        print("error: --resume needs the run directory to continue: --run-dir runs/<id> "
+              "(or: python -m training resume RUN_ID)", file=sys.stderr)
         return 2
     try:
         config = _load_config(config_path)

@@ -91,6 +91,8 @@ class TrainConfig:
     # evaluation, checkpoints, logs
     log_every: int = 1
     eval_every: int | None = None  # steps; None: once at the end
+    eval_benchmarks: list[str] = field(default_factory=list)  # scored on a few items every eval_every steps
+    eval_benchmark_limit: int = 20
     early_stopping_patience: int | None = None  # evaluations without improvement before stopping
     early_stopping_min_delta: float = 0.0
     save_every: int | None = None  # steps; None: only at the end
@@ -105,6 +107,15 @@ class TrainConfig:
             self.method = _build(MethodConfig, self.method, "method")
         if isinstance(self.evaluate, str):
             self.evaluate = [b.strip() for b in self.evaluate.split(",") if b.strip()]
+        if isinstance(self.eval_benchmarks, str):
+            self.eval_benchmarks = [b.strip() for b in self.eval_benchmarks.split(",") if b.strip()]
+        if isinstance(self.labels, str):  # "no interaction, interaction" as the UI's text box or a YAML string
+            self.labels = [name.strip() for name in self.labels.split(",") if name.strip()] or None
+        elif self.labels is not None:
+            if any(isinstance(name, bool) for name in self.labels):
+                raise ConfigError(f"labels {self.labels}: YAML reads unquoted yes/no/true/false as booleans; quote the "
+                                  "class names (labels: ['no', 'yes']).")
+            self.labels = [str(name).strip() for name in self.labels]  # numeric classes (0, 1) match '0', '1'
         self.check()
 
     def check(self):
@@ -121,7 +132,12 @@ class TrainConfig:
         for name in ("batch_size", "grad_accum", "max_length", "log_every", "keep_checkpoints"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be at least 1 (got {getattr(self, name)}).")
-        for name in ("max_steps", "eval_every", "save_every", "limit", "early_stopping_patience", "evaluate_limit"):
+        if self.eval_benchmarks and not self.eval_every:
+            raise ConfigError("eval_benchmarks are scored every eval_every steps: set eval_every too.")
+        if self.eval_benchmarks and self.task not in ("sft", "pretrain"):
+            raise ConfigError(f"eval_benchmarks need a model that writes text; a {self.task} head does not.")
+        for name in ("max_steps", "eval_every", "save_every", "limit", "early_stopping_patience", "evaluate_limit",
+                     "eval_benchmark_limit"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 raise ConfigError(f"{name} must be at least 1 when set (got {value}).")
@@ -165,7 +181,9 @@ class TrainConfig:
 
     @staticmethod
     def command(path: str = "CONFIG.yaml") -> str:
-        return f"python -m training run {path}"
+        import shlex
+
+        return f"python -m training run {shlex.quote(str(path))}"
 
     @property
     def trains_adapter(self) -> bool:

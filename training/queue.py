@@ -36,8 +36,9 @@ def ahead_of(run_id: str) -> int:
 
 
 @contextlib.contextmanager
-def device_slot(run_id: str, emit, poll_s: float = 0.5):
-    """Hold one of the device's training slots for the duration of the block; wait in line until then."""
+def device_slot(run_id: str, emit, poll_s: float = 0.5, while_waiting=None):
+    """Hold one of the device's training slots for the duration of the block; wait in line until then.
+    `while_waiting` runs once, after the job has said it is queued (e.g. the imports training needs)."""
     import settings
 
     folder = settings.runs_dir() / ".locks"
@@ -60,6 +61,9 @@ def device_slot(run_id: str, emit, poll_s: float = 0.5):
                 if position != last_position:
                     emit("queued", position=position, message=f"waiting for the {device_name()}: {position} job(s) ahead")
                     last_position = position
+                if while_waiting is not None:
+                    work, while_waiting = while_waiting, None
+                    work()
                 time.sleep(poll_s)
         yield
     finally:

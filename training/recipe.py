@@ -21,6 +21,13 @@ class TrainingFailed(RuntimeError):
 
 
 # -- setup helpers -------------------------------------------------------------------------------------------
+def preload() -> None:
+    """Import what setup and the Trainer need (several seconds), so a job waiting in the queue starts training
+    the moment the device is free."""
+    import peft  # noqa: F401
+    from transformers import AutoModelForCausalLM, Trainer, TrainingArguments  # noqa: F401 - lazy modules load here
+
+
 def device_and_precision(precision: str) -> tuple[str, str]:
     """auto: bf16 on a GPU that supports it (fp16 on older ones), fp32 on CPU, where the step is already
     compute-bound and bf16 changes results."""
@@ -42,21 +49,36 @@ def world() -> tuple[int, int]:
 
 
 def latest_checkpoint(run_dir: Path) -> Path:
-    """The newest complete checkpoint; a missing or corrupt one is a ConfigError before anything starts."""
+    """The newest complete checkpoint; none, or none usable, is a ConfigError before anything starts.
+
+    A process killed while writing a checkpoint (kill -9, the OOM killer, a full disk) leaves the newest one
+    incomplete: the Trainer writes trainer_state.json last, so such a folder lacks it or has a torn file. Resume
+    then continues from the newest complete checkpoint before it (the run repeats those few steps)."""
     folder = run_dir / "checkpoints"
     found = sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
                    key=lambda p: int(p.name.split("-")[-1])) if folder.is_dir() else []
     if not found:
         raise ConfigError(f"Nothing to resume: {folder} holds no checkpoint (save_every sets how often they are written).")
-    checkpoint = found[-1]
+    problems = []
+    for checkpoint in reversed(found):
+        problem = checkpoint_problem(checkpoint)
+        if problem is None:
+            return checkpoint
+        problems.append(problem)
+    older = f" (and the {len(found) - 1} older one(s) are unusable too)" if len(found) > 1 else ""
+    raise ConfigError(f"Cannot resume: {problems[0]}{older}.")
+
+
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """Why a checkpoint folder cannot be resumed from, or None when it can."""
     try:
         state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
         int(state["global_step"])
-    except (OSError, ValueError, KeyError) as exc:
-        raise ConfigError(f"Cannot resume: {checkpoint}/trainer_state.json is missing or corrupt ({exc}).") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"{checkpoint}/trainer_state.json is missing or corrupt ({exc})"
     weights = list(checkpoint.glob("*.safetensors"))
     if not weights:
-        raise ConfigError(f"Cannot resume: {checkpoint} has no weights (*.safetensors).")
+        return f"{checkpoint} has no weights (*.safetensors)"
     from safetensors import safe_open
 
     for path in weights:
@@ -64,8 +86,8 @@ def latest_checkpoint(run_dir: Path) -> Path:
             with safe_open(str(path), "pt") as handle:
                 list(handle.keys())
         except Exception as exc:  # noqa: BLE001 - any parse error means the file is unusable
-            raise ConfigError(f"Cannot resume: {path} is corrupt ({exc}).") from None
-    return checkpoint
+            return f"{path} is corrupt ({exc})"
+    return None
 
 
 def peak_memory_bytes() -> int:
@@ -220,7 +242,10 @@ def setup(config: TrainConfig, emit) -> dict:
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x; the old name goes in v6
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
     model, method_notes = method.apply(model, config.method, config.task)
@@ -235,19 +260,26 @@ def setup(config: TrainConfig, emit) -> dict:
 
 
 def planned_steps(config: TrainConfig, examples: int, world_size: int = 1) -> int:
+    """The optimizer steps the Trainer will take: each epoch ends with a (possibly short) accumulation step, so
+    epochs multiply whole steps per epoch (2 epochs of 12 batches with grad_accum 5 are 2 × 3 steps, not 5)."""
     if config.max_steps:
         return int(config.max_steps)
-    return max(1, math.ceil(math.ceil(examples / (int(config.batch_size) * world_size)) / int(config.grad_accum) * float(config.epochs)))
+    batches = math.ceil(examples / (int(config.batch_size) * world_size))
+    per_epoch = max(1, math.ceil(batches / int(config.grad_accum)))
+    return max(1, math.ceil(per_epoch * float(config.epochs)))
 
 
 def training_arguments(config: TrainConfig, run_dir: Path, precision: str, has_eval: bool):
     from transformers import TrainingArguments
 
     eval_every = int(config.eval_every) if config.eval_every and has_eval else None
-    save_every = int(config.save_every or 50)
     early = bool(config.early_stopping_patience and eval_every)
+    # Early stopping restores the best evaluated model at the end (load_best_model_at_end), which needs a
+    # checkpoint at every evaluation step: a checkpoint every 50 steps would miss the best one, and a run that
+    # stops early (before max_steps) would end without any checkpoint at all.
+    save_every = int(config.save_every or (eval_every if early else 50))
     if early and save_every % eval_every:
-        save_every = eval_every  # load_best_model_at_end needs checkpoints on evaluation steps
+        save_every = eval_every
     return TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
         per_device_train_batch_size=int(config.batch_size), per_device_eval_batch_size=int(config.batch_size),
@@ -287,13 +319,20 @@ def train(config: TrainConfig, run_dir: Path, emit, *, resume: bool = False) -> 
     parts = setup(config, emit)
     model, task = parts["model"], parts["task"]
     steps = planned_steps(config, len(parts["train"]), world_size)
+    args = training_arguments(config, run_dir, parts["precision"], bool(parts["eval"]))
+    if config.early_stopping_patience and not args.load_best_model_at_end:
+        parts["notes"].append("early_stopping_patience is ignored: early stopping needs evaluations during "
+                              "training (set eval_every) on a validation set.")
     emit("setup", base_model=config.base_model, base_folder=str(parts["folder"]), method=config.method.name,
          task=config.task, device=parts["device"], precision=parts["precision"], world_size=world_size,
          train_examples=len(parts["train"]), eval_examples=len(parts["eval"]), planned_steps=steps,
          notes=parts["notes"], **parts["counts"])
-    args = training_arguments(config, run_dir, parts["precision"], bool(parts["eval"]))
     trainer_ref: dict = {}
     callbacks = [events_callback(emit, trainer_ref, started), rank_log_callback(run_dir)]
+    if config.eval_benchmarks and rank == 0:
+        from training.benchmark_callback import benchmark_callback
+
+        callbacks.append(benchmark_callback(config, run_dir, emit, parts["tokenizer"]))
     if args.load_best_model_at_end:
         callbacks.append(EarlyStoppingCallback(int(config.early_stopping_patience), float(config.early_stopping_min_delta)))
     if config.tensorboard and rank == 0:
@@ -320,7 +359,7 @@ def train(config: TrainConfig, run_dir: Path, emit, *, resume: bool = False) -> 
     output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     final_eval = {}
     if parts["eval"]:
-        final_eval = {k: v for k, v in trainer.evaluate().items() if not k.endswith(("runtime", "per_second"))}
+        final_eval = final_evaluation(trainer)
     summary = {
         "run": run_dir.name, "base_model": config.base_model, "task": config.task, "method": config.method.name,
         **parts["counts"], "notes": parts["notes"], "steps": trainer.state.global_step,
@@ -334,6 +373,19 @@ def train(config: TrainConfig, run_dir: Path, emit, *, resume: bool = False) -> 
         save(trainer.model, parts["tokenizer"], parts["method"].saves, run_dir)
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
+
+
+def final_evaluation(trainer) -> dict:
+    """The validation metrics of the model as saved. With step evaluation the Trainer has already evaluated the
+    last step; that result is reused (a second pass would cost as much again and log a duplicate eval event)
+    unless early stopping restored an earlier, better checkpoint, which is then evaluated afresh."""
+    state = trainer.state
+    last = next((h for h in reversed(state.log_history) if "eval_loss" in h), None)
+    restored = bool(trainer.args.load_best_model_at_end and state.best_model_checkpoint
+                    and Path(state.best_model_checkpoint).name != f"checkpoint-{state.global_step}")
+    metrics = last if last is not None and last.get("step") == state.global_step and not restored else trainer.evaluate()
+    return {k: v for k, v in metrics.items() if k.startswith("eval_") and not k.endswith(("runtime", "per_second"))
+            or k == "epoch"}
 
 
 def save(model, tokenizer, kind: str, run_dir: Path):

@@ -104,6 +104,9 @@ def selected_layers(model, cfg: MethodConfig) -> list[int] | None:
     return list(range(count - n, count))
 
 
-def head_modules(model) -> list[str]:
-    """Names of the task heads present (they train in full under every method: a new head starts random)."""
+def head_modules(model, task: str | None = None) -> list[str]:
+    """Names of the new task heads present: they start random, so they train in full under every method. A
+    language-model head (lm_head, or cls of a BERT masked LM in pretraining) is pretrained and is not one."""
+    if task == "pretrain":
+        return []
     return [name for name in HEAD_NAMES if hasattr(model, name) and name != "lm_head"]

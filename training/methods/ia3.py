@@ -24,10 +24,17 @@ def apply(model, cfg, task):
     layers = selected_layers(model, cfg)
     if layers is not None:  # IA3Config has no layers_to_transform: name the modules of those layers in full
         chosen = [name for name in linear_layers(model) if layer_index(name) in layers]
-        feedforward = [n for n in chosen if n.split(".")[-1] in feedforward]
-        targets = [n for n in chosen if n.split(".")[-1] in targets]
-    config = IA3Config(target_modules=targets, feedforward_modules=feedforward, task_type=PEFT_TASK[task],
-                       modules_to_save=head_modules(model) or None)
+        # the same rule peft applies to a name: itself, or a dotted suffix (BERT's default is "output.dense")
+        feedforward = [n for n in chosen if _matches(n, feedforward)]
+        targets = [n for n in chosen if _matches(n, targets)]
+    masked = task == "pretrain" and type(model).__name__.endswith("ForMaskedLM")  # peft has no masked-LM task type
+    config = IA3Config(target_modules=targets, feedforward_modules=feedforward,
+                       task_type=None if masked else PEFT_TASK[task],
+                       modules_to_save=head_modules(model, task) or None)
     short = sorted({t.split(".")[-1] for t in targets})
     where = f", layers {layers[0]}–{layers[-1]}" if layers else ""
     return get_peft_model(model, config), [f"IA3 on {', '.join(short)}{where}"]
+
+
+def _matches(name: str, patterns) -> bool:
+    return any(name == p or name.endswith("." + p) for p in patterns)

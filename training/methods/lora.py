@@ -9,12 +9,12 @@ def lora_config(model, cfg, task):
 
     targets = resolve_targets(model, cfg)
     layers = selected_layers(model, cfg)
-    masked = not getattr(model.config, "is_decoder", False) and task == "pretrain" and hasattr(model, "cls")
+    masked = task == "pretrain" and type(model).__name__.endswith("ForMaskedLM")  # peft has no masked-LM task type
     return LoraConfig(
         r=int(cfg.rank), lora_alpha=cfg.lora_alpha, lora_dropout=float(cfg.dropout), target_modules=targets,
         layers_to_transform=layers, use_rslora=bool(cfg.rslora), use_dora=bool(cfg.dora),
         task_type=None if masked else PEFT_TASK[task],
-        modules_to_save=head_modules(model) or None,
+        modules_to_save=head_modules(model, task) or None,
     )
 
 

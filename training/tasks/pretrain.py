@@ -12,7 +12,14 @@ from training.tasks import records
 
 
 def prepare(config, items, model_config) -> dict:
-    return {"causal_loss": objective(config, model_config) == "causal"}
+    chosen = objective(config, model_config)
+    if chosen == "masked":
+        from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+        if model_config.model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+            raise ConfigError(f"objective masked: {model_config.model_type!r} models have no masked-LM head (it needs an "
+                              "encoder such as BERT or MiniLM); use objective: causal or auto.")
+    return {"causal_loss": chosen == "causal", "objective": chosen}
 
 
 def objective(config, model_config) -> str:
@@ -73,9 +80,11 @@ def features(items, tokenizer, config, extra):
     size = int(config.max_length)
     blocks = [stream[i: i + size] for i in range(0, len(stream), size)]
     blocks = [b for b in blocks if len(b) >= 2]
+    note = (f"{'causal LM (next token)' if causal else 'masked LM (15 % of tokens masked)'} on {len(stream):,} tokens "
+            f"in {len(blocks)} blocks of up to {size}")
     if causal:
-        return [{"input_ids": b, "labels": list(b)} for b in blocks], [f"{len(stream):,} tokens in {len(blocks)} blocks of up to {size}"]
-    return [{"input_ids": b} for b in blocks], [f"{len(stream):,} tokens in {len(blocks)} blocks of up to {size}"]
+        return [{"input_ids": b, "labels": list(b)} for b in blocks], [note]
+    return [{"input_ids": b} for b in blocks], [note]
 
 
 def collator(tokenizer, config, extra):

@@ -36,7 +36,9 @@ def render(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]
             if not (full.startswith(start) and full.startswith(end)):
                 raise ConfigError("This model's chat template renders a conversation differently from its "
                                   "prefixes, so assistant tokens cannot be located; set assistant_only_loss: false.")
-            spans.append((len(start), len(end)))
+            # the turn ends at its end-of-turn token: whitespace a template puts after it ("<|im_end|>\n")
+            # belongs to the layout, not the answer, and is not learned
+            spans.append((len(start), len(end.rstrip())))
         return full, spans
     # No template: the same plain format generation uses (models/transformers_backend.py).
     text, spans = "", []
