@@ -95,7 +95,7 @@ class TrainConfig:
     eval_benchmark_limit: int = 20
     early_stopping_patience: int | None = None  # evaluations without improvement before stopping
     early_stopping_min_delta: float = 0.0
-    save_every: int | None = None  # steps; None: only at the end
+    save_every: int | None = None  # steps; None: every 50 steps (and at the end), so a stopped run can resume
     keep_checkpoints: int = 2
     tensorboard: bool = True
     # after training

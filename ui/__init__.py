@@ -6,7 +6,7 @@ def build_app(default_model: str | None = None):
     import gradio as gr
 
     from models.builtin import DEFAULT_MODEL
-    from ui import chat, data_tab, evaluate_tab, leaderboard_tab, strings, upcoming
+    from ui import chat, data_tab, evaluate_tab, finetune_tab, leaderboard_tab, strings, upcoming
 
     def placeholder(name: str) -> None:
         """A tab whose capability lands later (strings.UPCOMING); gone once its module replaces it."""
@@ -19,7 +19,8 @@ def build_app(default_model: str | None = None):
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 chat.build(default_model or DEFAULT_MODEL)
-            placeholder("Fine-tune")
+            with gr.Tab("Fine-tune", id="finetune"):
+                finetune_tab.build(demo)
             with gr.Tab("Evaluate", id="evaluate"):
                 evaluate_tab.build(demo)
             with gr.Tab("Leaderboard", id="leaderboard") as board:

@@ -10,8 +10,6 @@ UNEXPECTED = "{ref} failed: {kind}: {detail}"
 KEY_HELP = "Kept in this browser session only: never saved to disk, the store or logs. OPENAI_API_KEY works too."
 
 UPCOMING = {
-    "Fine-tune": "Full fine-tuning, LoRA, IA3, BitFit and QLoRA on chat, classification and regression data, "
-    "as jobs that survive a page reload, with live loss curves, checkpoints and resume.",
     "OpenAI": "Dataset checks, exact offline token counts, cost estimates before you pay, job tracking and a cost ledger.",
 }
 
@@ -56,3 +54,63 @@ BOARD_NO_ROW = "There is no leaderboard row {row_id}."
 BOARD_PICK_TWO = "Choose two rows to compare (A and B), or click a row and press “Compare A with the clicked row”."
 BOARD_CLICK_FIRST = "Click a row of the table first."
 BOARD_EXPORTED = "Wrote {rows} row(s) to {name}."
+
+FT_INTRO = ("Fine-tune a model on a bundled, shared or uploaded data set: full fine-tuning, LoRA, IA3, BitFit or QLoRA "
+            "for chat (SFT), classification, regression or domain-adaptive pretraining. **Check** validates everything "
+            "and estimates the steps and time; **Start** runs it as a job that keeps going after a page reload, one "
+            "training job at a time per device (the others wait in the queue).")
+FT_BAD_NUMBER = "{label} ({name}) must be a number{minimum} (got {value})."
+FT_BAD_WHOLE = "{label} ({name}) must be a whole number{minimum} (got {value})."
+FT_NO_MODEL = "Base model (base_model) is empty: keep builtin:smollm2-135m-instruct, or type hf:<folder> or run:<id>."
+FT_NOT_TRAINABLE = ("Base model (base_model) {ref} cannot be fine-tuned here: use builtin:<name>, hf:<folder> or "
+                    "run:<id> (OpenAI models are fine-tuned in the OpenAI tab).")
+FT_NO_DATA = "Dataset (dataset) is empty: choose a bundled or shared set, upload a file, or type a file path."
+FT_UPLOAD_FAILED = "Dataset upload (dataset): {error}"
+FT_UNKNOWN_BENCHMARK = "Evaluate after training (evaluate): {name} is not a benchmark here; known: {known}."
+FT_CHECK_OK = "✅ Ready to start."
+FT_CHECK_FAILED = "❌ Not ready: {error}"
+FT_STEPS = ("**Planned steps: {steps}** ({how}; counted from examples before tokenisation, so very long examples "
+            "dropped at max_length can lower it).")
+FT_STEPS_MAX = "max_steps"
+FT_STEPS_EPOCHS = "{examples} examples ÷ batch {batch} ÷ grad accum {accum} × {epochs:g} epoch(s)"
+FT_TIME_MEASURED = ("**Time: about {total}** for the steps, plus model loading. Assumption: {rate:.3g} s per step, "
+                    "measured over {steps} steps of `{run}` ({model}, {method}, batch {batch} × grad accum {accum}, "
+                    "max_length {length}) on this machine, scaled linearly to {examples_per_step} example(s) per "
+                    "step{caveat}.")
+FT_TIME_CAVEAT_LENGTH = "; that run used another max_length, so treat this as rough"
+FT_TIME_UNKNOWN = ("**Time: unknown until the first steps**: no finished {method} run of {model} on this machine to "
+                   "measure from. The job shows a measured ETA after its first logged step.")
+FT_TIME_BUILTIN_HINT = (" For reference, a LoRA step of the builtin model at batch 4 × 256 tokens took about 6 s on 2 "
+                        "CPU cores (a GPU is much faster).")
+FT_STARTED = "Started `{run_id}`."
+FT_NO_RUN = "Start a training run, or pick a recent one to watch."
+FT_UNKNOWN_RUN = "There is no training run {run_id!r} in the store."
+FT_RUN_STATUS = {
+    "queued": "⏳ Status: **queued**{position}",
+    "running": "🏃 Status: **running**{phase}",
+    "done": "✅ Status: **done**: {steps} steps; {trainable}",
+    "failed": "❌ Status: **failed**: {error}{resumable}",
+    "cancelled": "⏹ Status: **cancelled**{resumable}",
+}
+FT_QUEUE_POSITION = " (position {position} in the training queue: one training job at a time on this device)"
+FT_QUEUE_WAITING = " (waiting for its process to start)"
+FT_TRAINABLE = "{params:,} trainable parameters ({percent:g} % of {total:,})"
+FT_RESUMABLE = ". Its last checkpoint is step {step}: **Resume** continues from there."
+FT_NOT_RESUMABLE = ". No checkpoint was written, so it cannot be resumed (save_every sets how often)."
+FT_CANCELLED = "Cancelled {run_id}."
+FT_ALREADY_FINISHED = "{run_id} had already finished ({status}); nothing to cancel."
+FT_RESUMED = "Resuming {run_id} from checkpoint step {step}."
+FT_RESUME_ACTIVE = "{run_id} is still {status}; cancel it first, or wait for it."
+FT_RESUME_DONE = "{run_id} finished; there is nothing left to resume (start a new run with more steps)."
+FT_RESUME_NO_CHECKPOINT = "{run_id} cannot be resumed: {error}"
+FT_EXPORTING = "⏳ Merging the adapter into the base model (this loads the model) …"
+FT_EXPORTED = "✅ Merged model: `{path}`"
+FT_EXPORT_FAILED = "❌ Export failed: {error}"
+FT_REFERENCE = ("Use **`{ref}`** in the Chat and Evaluate tabs (and as a base model here, to train on top of this "
+                "run).")
+FT_REFERENCE_HEAD = ("**`{ref}`** has a {task} head: it predicts a {what} rather than text, so use it in the "
+                     "Evaluate tab (the Chat tab needs an sft or pretrain run).")
+FT_REFERENCE_LATER = "The reference `{ref}` works in the Chat and Evaluate tabs once the run is done."
+FT_EVALUATION_NOTE = ("Benchmarks run on `{ref}` after training; their rows are on the **Leaderboard** tab too (model "
+                      "`{ref}`).")
+FT_NO_FILES = "The run folder {folder} is gone."

@@ -54,7 +54,7 @@ def test_unknown_reference_is_a_message_not_a_trace():
     pane = Pane("hff:model")
     run("x", [pane])
     assert pane.display[-1]["content"] == "⚠️ 'hff:model': unknown model scheme 'hff'. Did you mean hf:model? " \
-        "Known schemes: builtin:, hf:, openai:, dummy:"
+        "Known schemes: builtin:, hf:, run:, openai:, dummy:"
 
 
 def test_empty_message_is_refused_in_the_chat():

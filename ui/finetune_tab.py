@@ -1,0 +1,1139 @@
+"""Fine-tune tab: build a training config from the form, check it, start it as a job, watch it (live loss, learning
+rate and gradient-norm plots, tokens/s, ETA, memory), cancel, resume, export and read the model card.
+
+The job is a child process (jobs.start → `python -m training run --config ...`), so the page only tails its
+events.jsonl and reads the store; a reloaded page re-attaches. The logic lives in plain functions (make_config,
+check_config, start_training, run_view, cancel_run, resume_run, run_files, queue_rows ...) that tests call without
+Gradio; build() only wires them to components. Nothing here imports torch at start-up: checking a config does,
+when the user asks for it.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ui import strings
+
+KIND = "training"  # jobs kind; the CLI registers its own runs under the same kind
+MODULE = "training"  # python -m training run --config ... --run-dir ...
+TICK_SECONDS = 1.0
+TRAINABLE_SCHEMES = ("builtin", "hf", "run")
+MAX_PLOT_POINTS = 1500  # longer curves are thinned (evenly, the last point kept) before they go to the browser
+EVAL_COLUMNS = ["benchmark", "variant", "items", "metrics", "leaderboard row"]
+QUEUE_COLUMNS = ["run", "status", "position", "what"]
+FILE_COLUMNS = ["file", "size"]
+DEFAULT_DATASET = "bundled:drug-qa"
+
+# Every form field, in the order the page passes them, with its default (the TrainConfig defaults, where 0 or an
+# empty text means "not set").
+FORM_DEFAULTS: dict = {
+    "base_model": "builtin:smollm2-135m-instruct", "dataset": DEFAULT_DATASET, "upload": None,
+    "task": "sft", "method": "lora",
+    "rank": 8, "alpha": 0, "alpha_k": 2.0, "dropout": 0.05, "targets": "all-linear", "last_n_layers": 0,
+    "rslora": False, "dora": False,
+    "epochs": 1.0, "max_steps": 0, "batch_size": 4, "grad_accum": 1, "learning_rate": 2e-4, "schedule": "cosine",
+    "warmup_ratio": 0.05, "max_length": 512, "batching": "padding_free", "precision": "auto",
+    "gradient_checkpointing": False, "limit": 0, "eval_split": "validation", "eval_dataset": "",
+    "eval_every": 0, "early_stopping_patience": 0, "early_stopping_min_delta": 0.0, "save_every": 0,
+    "keep_checkpoints": 2, "seed": 42,
+    "input_field": "prompt", "labels": "", "assistant_only_loss": True, "objective": "auto", "text_field": "messages",
+    "evaluate": [], "evaluate_limit": 0,
+}
+FIELDS = list(FORM_DEFAULTS)
+LABELS = {  # what the page calls each field (messages name both the label and the config field)
+    "rank": "LoRA rank", "alpha": "LoRA alpha", "alpha_k": "Alpha multiplier", "dropout": "LoRA dropout",
+    "last_n_layers": "Last N layers", "epochs": "Epochs", "max_steps": "Max steps", "batch_size": "Batch size",
+    "grad_accum": "Gradient accumulation", "learning_rate": "Learning rate", "warmup_ratio": "Warmup ratio",
+    "max_length": "Max length", "limit": "Training examples limit", "eval_every": "Evaluate every",
+    "early_stopping_patience": "Early-stopping patience", "early_stopping_min_delta": "Early-stopping min delta",
+    "save_every": "Checkpoint every", "keep_checkpoints": "Checkpoints kept", "seed": "Seed",
+    "evaluate_limit": "Benchmark limit",
+}
+
+
+class InputProblem(ValueError):
+    """Something in the form cannot train; the message names the field and says what to change."""
+
+
+@dataclass
+class Checked:
+    config: object  # TrainConfig
+    lines: list[str]  # what training.__main__.check found (examples, targets)
+    examples: int
+    steps: int
+    steps_markdown: str
+    time_markdown: str
+    config_yaml: str
+    command: str
+
+    @property
+    def markdown(self) -> str:
+        found = "".join(f"\n- {line}" for line in self.lines)
+        return f"**{strings.FT_CHECK_OK}**{found}\n- {self.steps_markdown}\n- {self.time_markdown}"
+
+
+@dataclass
+class Started:
+    run_id: str
+    config_yaml: str
+    command: str
+    checked: Checked
+
+
+# -- the form → a TrainConfig --------------------------------------------------------------------------------------
+def _number(form: dict, name: str, *, whole: bool = False, minimum: float | None = None, zero_is_none: bool = False):
+    value = form.get(name)
+    label = LABELS.get(name, name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if zero_is_none:
+            return None
+        raise InputProblem((strings.FT_BAD_WHOLE if whole else strings.FT_BAD_NUMBER).format(
+            label=label, name=name, value="nothing", minimum=_at_least(minimum)))
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputProblem((strings.FT_BAD_WHOLE if whole else strings.FT_BAD_NUMBER).format(
+            label=label, name=name, value=repr(value), minimum=_at_least(minimum))) from None
+    message = strings.FT_BAD_WHOLE if whole else strings.FT_BAD_NUMBER
+    if number != number or number in (float("inf"), float("-inf")):
+        raise InputProblem(message.format(label=label, name=name, value=value, minimum=_at_least(minimum)))
+    if zero_is_none and number == 0:
+        return None
+    if (whole and number != int(number)) or (minimum is not None and number < minimum):
+        raise InputProblem(message.format(label=label, name=name, value=value, minimum=_at_least(minimum)))
+    return int(number) if whole else number
+
+
+def _at_least(minimum) -> str:
+    return "" if minimum is None else f" of at least {minimum:g}"
+
+
+def _text(form: dict, name: str) -> str:
+    return str(form.get(name) or "").strip()
+
+
+def _names(values) -> list[str]:
+    if isinstance(values, str):
+        values = values.split(",")
+    out: list[str] = []
+    for v in values or []:
+        v = str(v).strip()
+        if v and v not in out:
+            out.append(v)
+    return out
+
+
+def upload_dataset(temp_path: str | Path) -> str:
+    """An upload copied into the app's uploads folder (size-limited, safe name: the Data tab's rules)."""
+    from data.records import DataError
+    from ui.data_tab import save_upload
+
+    try:
+        return str(save_upload(temp_path).resolve())
+    except (DataError, OSError) as exc:
+        raise InputProblem(strings.FT_UPLOAD_FAILED.format(error=exc)) from None
+
+
+def make_config(form: dict | None = None, **fields):
+    """A TrainConfig from the form's values (a dict keyed like FORM_DEFAULTS, or keywords), or InputProblem with a
+    sentence naming the field. Cheap: no model, no data is read (check_config does that)."""
+    from models.errors import ModelError
+    from models.registry import parse
+    from training.config import ConfigError, TrainConfig
+
+    form = {**FORM_DEFAULTS, **(form or {}), **fields}
+    unknown = [k for k in form if k not in FORM_DEFAULTS]
+    if unknown:
+        raise InputProblem(f"Unknown form field(s): {', '.join(unknown)}")
+    base_model = _text(form, "base_model")
+    if not base_model:
+        raise InputProblem(strings.FT_NO_MODEL)
+    try:
+        scheme, _ = parse(base_model)
+    except ModelError as exc:
+        raise InputProblem(f"Base model (base_model): {exc}") from None
+    if scheme not in TRAINABLE_SCHEMES:
+        raise InputProblem(strings.FT_NOT_TRAINABLE.format(ref=base_model))
+    dataset = upload_dataset(form["upload"]) if form.get("upload") else _text(form, "dataset")
+    if not dataset:
+        raise InputProblem(strings.FT_NO_DATA)
+    evaluate = _names(form.get("evaluate"))
+    if evaluate:
+        from evaluation import benchmark as benchmarks
+
+        known = benchmarks.names()
+        for name in evaluate:
+            if name not in known:
+                raise InputProblem(strings.FT_UNKNOWN_BENCHMARK.format(name=name, known=", ".join(known)))
+            why = benchmarks.load(name).availability()
+            if why:
+                raise InputProblem(f"Evaluate after training (evaluate): {why}")
+    alpha = _number(form, "alpha", minimum=0, zero_is_none=True)
+    targets = _text(form, "targets") or "all-linear"
+    eval_split = _text(form, "eval_split")
+    labels = _names(form.get("labels"))
+    method = dict(
+        name=_text(form, "method"), rank=_number(form, "rank", whole=True, minimum=1), alpha=alpha,
+        alpha_k=_number(form, "alpha_k"), dropout=_number(form, "dropout"),
+        targets=targets if targets == "all-linear" else _names(targets),
+        last_n_layers=_number(form, "last_n_layers", whole=True, minimum=1, zero_is_none=True),
+        rslora=bool(form.get("rslora")), dora=bool(form.get("dora")),
+    )
+    spec = dict(
+        dataset=dataset, base_model=base_model, task=_text(form, "task"), method=method,
+        eval_split=None if eval_split.lower() in ("", "none") else eval_split,
+        eval_dataset=_text(form, "eval_dataset") or None,
+        limit=_number(form, "limit", whole=True, minimum=1, zero_is_none=True),
+        assistant_only_loss=bool(form.get("assistant_only_loss")),
+        input_field=_text(form, "input_field") or "prompt", labels=labels or None,
+        objective=_text(form, "objective") or "auto", text_field=_text(form, "text_field") or "messages",
+        epochs=_number(form, "epochs"),
+        max_steps=_number(form, "max_steps", whole=True, minimum=1, zero_is_none=True),
+        batch_size=_number(form, "batch_size", whole=True, minimum=1),
+        grad_accum=_number(form, "grad_accum", whole=True, minimum=1),
+        learning_rate=_number(form, "learning_rate"), schedule=_text(form, "schedule"),
+        warmup_ratio=_number(form, "warmup_ratio"),
+        max_length=_number(form, "max_length", whole=True, minimum=1),
+        batching=_text(form, "batching"), precision=_text(form, "precision"),
+        gradient_checkpointing=bool(form.get("gradient_checkpointing")),
+        seed=_number(form, "seed", whole=True, minimum=0),
+        eval_every=_number(form, "eval_every", whole=True, minimum=1, zero_is_none=True),
+        early_stopping_patience=_number(form, "early_stopping_patience", whole=True, minimum=1, zero_is_none=True),
+        early_stopping_min_delta=_number(form, "early_stopping_min_delta", minimum=0),
+        save_every=_number(form, "save_every", whole=True, minimum=1, zero_is_none=True),
+        keep_checkpoints=_number(form, "keep_checkpoints", whole=True, minimum=1),
+        evaluate=evaluate, evaluate_limit=_number(form, "evaluate_limit", whole=True, minimum=1, zero_is_none=True),
+    )
+    try:
+        return TrainConfig.from_dict(spec)
+    except ConfigError as exc:
+        raise InputProblem(str(exc)) from None
+
+
+# -- check: validation, steps, time ------------------------------------------------------------------------------
+def count_examples(config, lines: list[str]) -> int:
+    """Training examples: from the check's own line when it says so, else by loading the split."""
+    import re
+
+    for line in lines:
+        found = re.match(r"\s*(\d+) training examples", line)
+        if found:
+            return int(found.group(1))
+    from training import tasks
+
+    return len(tasks.get(config.task).load_items(config, config.train_split))
+
+
+def check_config(config) -> Checked:
+    """training.__main__.check (data validates, the method can run here, targets match), the planned steps and a
+    time estimate with its assumption. Errors become InputProblem with a readable sentence, never a traceback."""
+    from data.records import DataError
+    from models.errors import ModelError
+    from training.__main__ import check
+    from training.config import ConfigError
+    from training.recipe import planned_steps
+
+    try:
+        lines = list(check(config))
+        examples = count_examples(config, lines)
+    except DataError as exc:
+        which = "Validation set (eval_dataset)" if config.eval_dataset and str(config.eval_dataset) in str(exc) \
+            else "Dataset (dataset)"
+        raise InputProblem(f"{which}: {exc}") from None
+    except (ConfigError, ModelError, InputProblem) as exc:
+        raise InputProblem(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - an unreadable model folder, a broken file: one sentence
+        raise InputProblem(f"{type(exc).__name__}: {exc}") from None
+    steps = planned_steps(config, examples)
+    if config.max_steps:
+        how = strings.FT_STEPS_MAX
+    else:
+        how = strings.FT_STEPS_EPOCHS.format(examples=examples, batch=config.batch_size, accum=config.grad_accum,
+                                             epochs=float(config.epochs))
+    return Checked(config, lines, examples, steps, strings.FT_STEPS.format(steps=steps, how=how),
+                   time_estimate(config, steps), config.to_yaml(), config.command("CONFIG.yaml"))
+
+
+def measured_rate(config) -> dict | None:
+    """Seconds per step measured in the latest finished run of the same base model and method on this machine
+    (from its train events after warm-up: the first logged step includes loading, so it is left out)."""
+    import jobs
+    import yaml
+
+    for run in jobs.list_runs(KIND):
+        if run.status != "done" or not run.directory:
+            continue
+        try:
+            spec = yaml.safe_load((Path(run.directory) / "config.yaml").read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        method = (spec.get("method") or {}).get("name", "lora")
+        if spec.get("base_model") != config.base_model or method != config.method.name:
+            continue
+        found, _ = jobs.events(run.directory)
+        train = []
+        for event in found:
+            if event.get("event") == "setup" or (event.get("event") == "resume" and "from_step" in event):
+                train = []  # timings from one uninterrupted stretch only
+            elif event.get("event") == "train":
+                train.append((event["step"], event["time"]))
+        if len(train) < 3 or train[-1][0] <= train[1][0]:
+            continue
+        rate = (train[-1][1] - train[1][1]) / (train[-1][0] - train[1][0])
+        return {"rate": rate, "steps": train[-1][0] - train[1][0], "run": run.id, "batch": spec.get("batch_size", 4),
+                "accum": spec.get("grad_accum", 1), "length": spec.get("max_length", 512)}
+    return None
+
+
+def time_estimate(config, steps: int) -> str:
+    from models.registry import parse
+
+    measured = measured_rate(config)
+    if measured is None:
+        hint = strings.FT_TIME_BUILTIN_HINT if parse(config.base_model)[0] == "builtin" else ""
+        return strings.FT_TIME_UNKNOWN.format(method=config.method.name, model=config.base_model) + hint
+    per_step = int(config.batch_size) * int(config.grad_accum)
+    rate = measured["rate"] * per_step / max(int(measured["batch"]) * int(measured["accum"]), 1)
+    caveat = strings.FT_TIME_CAVEAT_LENGTH if int(measured["length"]) != int(config.max_length) else ""
+    return strings.FT_TIME_MEASURED.format(
+        total=_duration(rate * steps), rate=measured["rate"], steps=measured["steps"], run=measured["run"],
+        model=config.base_model, method=config.method.name, batch=measured["batch"], accum=measured["accum"],
+        length=measured["length"], examples_per_step=per_step, caveat=caveat)
+
+
+def check_form(form: dict) -> Checked:
+    return check_config(make_config(form))
+
+
+# -- starting ---------------------------------------------------------------------------------------------------
+def title_of(config) -> str:
+    return f"{config.method.name} {config.task} {config.base_model} on {config.dataset}"
+
+
+def start_training(form: dict | None = None, **fields) -> Started:
+    """Build and check the config, then start the job; nothing starts (no run folder, no store row) when the input
+    is wrong."""
+    import jobs
+
+    checked = check_config(make_config(form, **fields))
+    config = checked.config
+    run_id = jobs.start(KIND, config.to_dict(), MODULE, title=title_of(config), status="queued")
+    path = config_path(run_id)
+    return Started(run_id, config.to_yaml(), config.command(str(path)), checked)
+
+
+def config_path(run_id: str) -> Path:
+    """The run's config.yaml, in the folder the store recorded (CLI runs may live outside runs/)."""
+    import jobs
+    import settings
+
+    run = jobs.get(run_id)
+    return Path(run.directory) / "config.yaml" if run else settings.runs_dir() / run_id / "config.yaml"
+
+
+def run_config(run_id: str) -> tuple[str, str]:
+    """The run's config.yaml and the command that replays it ('' when the file is gone)."""
+    from training.config import TrainConfig
+
+    path = config_path(run_id)
+    try:
+        return path.read_text(encoding="utf-8"), TrainConfig.command(str(path))
+    except OSError:
+        return "", ""
+
+
+# -- watching ---------------------------------------------------------------------------------------------------
+@dataclass
+class TrainView:
+    """What the page shows of a run, built from its events; `offset` is where the next read continues.
+
+    Steps are keyed by number, so when a resumed run repeats steps (it continues from an earlier checkpoint than
+    the step it had reached) the latest value of each step wins, and points after the checkpoint that the resumed
+    run has not reached again are dropped: the curve is the trajectory the weights actually followed."""
+
+    run_id: str
+    offset: int = 0
+    status: str = "queued"
+    error: str | None = None
+    position: int | None = None  # place in the training queue (a "queued" event after the latest status)
+    setup: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)  # step -> the latest train event of that step
+    evals: dict = field(default_factory=dict)  # step -> the latest eval event of that step
+    checkpoints: list[int] = field(default_factory=list)
+    resumes: list[int] = field(default_factory=list)  # from_step of each resume
+    evaluation: list[dict] = field(default_factory=list)  # post-training benchmark rows (and skips)
+    evaluating: str | None = None  # the benchmark being run after training
+    evaluating_progress: str = ""
+    final: dict = field(default_factory=dict)  # fields of the "status done" event
+    task: str = "sft"
+    changed: bool = True
+
+    @property
+    def finished(self) -> bool:
+        import jobs
+
+        return self.status in jobs.TERMINAL
+
+    @property
+    def reference(self) -> str:
+        return f"run:{self.run_id}"
+
+    @property
+    def last(self) -> dict:
+        return self.train[max(self.train)] if self.train else {}
+
+    @property
+    def step(self) -> int:
+        return max([*self.train, *self.evals, 0])
+
+    @property
+    def max_steps(self) -> int | None:
+        return self.last.get("max_steps") or self.setup.get("planned_steps")
+
+    def apply(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "queued":
+            self.position = event.get("position")
+        elif kind == "setup":
+            self.setup = event
+            self.task = event.get("task", self.task)
+        elif kind == "train" and "step" in event:
+            self.train[int(event["step"])] = event
+        elif kind == "eval" and "step" in event:
+            self.evals[int(event["step"])] = event
+        elif kind == "checkpoint" and "step" in event:
+            step = int(event["step"])
+            self.checkpoints = sorted({*self.checkpoints, step})
+        elif kind == "resume" and "from_step" in event:  # a training resume (evaluation resumes count items)
+            step = int(event["from_step"])
+            self.resumes.append(step)
+            self.train = {s: e for s, e in self.train.items() if s <= step}
+            self.evals = {s: e for s, e in self.evals.items() if s <= step}
+            self.checkpoints = [s for s in self.checkpoints if s <= step]
+            self.final, self.evaluation, self.evaluating = {}, [], None
+        elif kind == "evaluation":
+            if event.get("skipped"):
+                self.evaluation.append({"benchmark": event.get("benchmark"), "variant": "—", "items": 0,
+                                        "metrics": f"skipped: {event['skipped']}", "leaderboard row": None})
+            elif event.get("started"):
+                self.evaluating, self.evaluating_progress = event.get("benchmark"), ""
+            else:
+                self.evaluating = None
+                self.evaluation.append({"benchmark": event.get("benchmark"), "variant": event.get("variant"),
+                                        "items": event.get("items"),
+                                        "metrics": _metrics_text(event.get("metrics") or {}),
+                                        "leaderboard row": event.get("leaderboard_id")})
+        elif kind == "progress" and self.evaluating:
+            self.evaluating_progress = f" {event.get('done', 0)}/{event.get('total', '?')}"
+        elif kind == "status":
+            self.position = None  # a later wait in the queue writes a new "queued" event
+            if event.get("status") == "done":
+                self.final = event
+            if event.get("error"):
+                self.error = event["error"]
+
+    # -- what the page shows ------------------------------------------------------------------------------------
+    @property
+    def trainable(self) -> str:
+        source = {**self.setup, **{k: v for k, v in self.final.items() if v is not None}}
+        params, percent, total = (source.get(k) for k in ("trainable_params", "trainable_percent", "total_params"))
+        if params is None:
+            return "trainable parameters unknown"
+        if total is None:
+            return f"{params:,} trainable parameters ({percent:g} %)"
+        return strings.FT_TRAINABLE.format(params=int(params), percent=float(percent), total=int(total))
+
+    def _resumable(self) -> str:
+        if self.status not in ("failed", "cancelled"):
+            return ""
+        step = latest_checkpoint_step(self.run_id)
+        return strings.FT_RESUMABLE.format(step=step) if step is not None else strings.FT_NOT_RESUMABLE
+
+    @property
+    def status_markdown(self) -> str:
+        text = strings.FT_RUN_STATUS.get(self.status, "Status: **{status}**")
+        if self.status == "queued":
+            position = strings.FT_QUEUE_POSITION.format(position=self.position) if self.position else \
+                strings.FT_QUEUE_WAITING
+        else:
+            position = ""
+        phase = ""
+        if self.status == "running":
+            if self.evaluating:
+                phase = f": evaluating {self.evaluating} on `{self.reference}` …{self.evaluating_progress}"
+            elif self.train:
+                phase = f": step {self.step}/{self.max_steps or '?'}"
+            elif not self.setup:
+                phase = ": loading the data and the model …"
+            else:
+                phase = ": starting the first step …"
+        steps = self.final.get("steps") or self.step
+        return text.format(position=position, phase=phase, steps=steps, trainable=self.trainable,
+                           error=self.error or "no reason given", resumable=self._resumable(),
+                           status=self.status) + f"  \n`{self.run_id}`"
+
+    @property
+    def figures_markdown(self) -> str:
+        """Step x/y, loss, tokens/s, ETA, peak memory, trainable share, checkpoints and resumes."""
+        if not self.train and not self.setup:
+            return "" if self.finished else "_Waiting for the first step …_"
+        last = self.last
+        eta = "—" if self.finished or not last else _duration(last.get("eta_s"))
+        loss = _float(last.get("loss"))
+        latest_eval = self.evals[max(self.evals)] if self.evals else {}
+        cells = [
+            ("step", f"{self.step}/{self.max_steps or '?'}"),
+            ("train loss", loss),
+            ("eval loss", _float(latest_eval.get("eval_loss"))),
+            ("tokens/s", _rate(last.get("tokens_per_s"))),
+            ("ETA", eta),
+            ("peak memory", f"{last['peak_memory_mb']:,.0f} MB" if last.get("peak_memory_mb") else "—"),
+            ("trainable", f"{self.setup['trainable_percent']:g} %" if "trainable_percent" in self.setup else "—"),
+        ]
+        table = "| " + " | ".join(k for k, _ in cells) + " |\n|" + "---|" * len(cells) + "\n| " + \
+                " | ".join(v for _, v in cells) + " |"
+        notes = []
+        if self.setup:
+            notes.append(f"{self.setup.get('method')} {self.setup.get('task')} on {self.setup.get('device')} "
+                         f"({self.setup.get('precision')}), {self.setup.get('train_examples')} training / "
+                         f"{self.setup.get('eval_examples')} validation examples")
+        extra = {k: v for k, v in latest_eval.items() if k.startswith("eval_") and k != "eval_loss"
+                 and isinstance(v, (int, float))}
+        if extra:
+            notes.append(f"validation at step {latest_eval.get('step')}: "
+                         + ", ".join(f"{k[5:]} {v:.4g}" for k, v in extra.items()))
+        if self.checkpoints:
+            notes.append("checkpoints at step " + ", ".join(str(s) for s in self.checkpoints[-5:]))
+        for step in self.resumes:
+            notes.append(f"resumed from step {step}")
+        notes += [str(n) for n in self.setup.get("notes") or []]
+        return table + ("\n\n" + "  \n".join(f"_{_escape(n)}_" for n in notes) if notes else "")
+
+    def loss_frame(self):
+        rows = [{"step": s, "loss": e.get("loss"), "series": "train"} for s, e in sorted(self.train.items())
+                if e.get("loss") is not None]
+        rows = _thin(rows)
+        rows += [{"step": s, "loss": e.get("eval_loss"), "series": "eval"} for s, e in sorted(self.evals.items())
+                 if e.get("eval_loss") is not None]
+        return _frame(rows, ["step", "loss", "series"])
+
+    def lr_frame(self):
+        return _frame(_thin([{"step": s, "learning rate": e.get("lr")} for s, e in sorted(self.train.items())
+                             if e.get("lr") is not None]), ["step", "learning rate"])
+
+    def grad_frame(self):
+        return _frame(_thin([{"step": s, "grad norm": e.get("grad_norm")} for s, e in sorted(self.train.items())
+                             if e.get("grad_norm") is not None]), ["step", "grad norm"])
+
+    @property
+    def evaluation_rows(self) -> list[list]:
+        return [[r[c] for c in EVAL_COLUMNS] for r in self.evaluation]
+
+    @property
+    def evaluation_markdown(self) -> str:
+        return strings.FT_EVALUATION_NOTE.format(ref=self.reference) if self.evaluation or self.evaluating else ""
+
+    @property
+    def reference_markdown(self) -> str:
+        if self.status != "done":
+            return strings.FT_REFERENCE_LATER.format(ref=self.reference)
+        if self.task in ("classification", "regression"):
+            return strings.FT_REFERENCE_HEAD.format(ref=self.reference, task=self.task,
+                                                    what="class" if self.task == "classification" else "number")
+        return strings.FT_REFERENCE.format(ref=self.reference)
+
+
+def _frame(rows: list[dict], columns: list[str]):
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=columns) if rows else None
+
+
+def _thin(rows: list[dict], limit: int = MAX_PLOT_POINTS) -> list[dict]:
+    if len(rows) <= limit:
+        return rows
+    stride = len(rows) / (limit - 1)
+    kept = [rows[int(i * stride)] for i in range(limit - 1)]
+    return kept + [rows[-1]]
+
+
+def _metrics_text(metrics: dict) -> str:
+    from ui.evaluate_tab import format_metrics
+
+    try:
+        return format_metrics(metrics)
+    except Exception:  # noqa: BLE001 - a metric the registry does not know still shows its value
+        return " · ".join(f"{k} {v}" for k, v in metrics.items())
+
+
+def _float(value) -> str:
+    return "—" if value is None else f"{float(value):.4f}"
+
+
+def _rate(value) -> str:
+    if not value:
+        return "—"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "—"
+    seconds = int(round(float(seconds)))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def _escape(text: str) -> str:
+    return str(text).replace("_", "\\_").replace("*", "\\*")
+
+
+def run_view(run_id: str, offset: int = 0, view: TrainView | None = None) -> TrainView:
+    """The run's curves, figures and status: events after `offset` applied to `view` (a fresh view from 0 replays
+    the whole file, which is how a reloaded page re-attaches). The status is the store's (a resumed run goes back
+    from cancelled to queued there before its child writes anything). Raises InputProblem for an unknown run."""
+    import jobs
+
+    if view is None or view.run_id != run_id or offset == 0:
+        view, offset = TrainView(run_id), 0
+    run = jobs.poll(run_id)  # first: it marks a child that died silently as failed (in the store and the events)
+    if run is None or run.kind != KIND:
+        raise InputProblem(strings.FT_UNKNOWN_RUN.format(run_id=run_id))
+    before = (view.offset, view.status)
+    found, view.offset = jobs.events(run.directory, offset)
+    for event in found:
+        view.apply(event)
+    view.status = run.status
+    if run.status == "failed":
+        view.error = run.error or view.error
+    elif run.status not in jobs.TERMINAL:
+        view.error = None  # a resumed run: its earlier failure is history
+    view.changed = (view.offset, view.status) != before or offset == 0
+    return view
+
+
+def _checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    folder = run_dir / "checkpoints"
+    found = [(int(p.name.split("-")[-1]), p) for p in folder.glob("checkpoint-*")
+             if p.is_dir() and p.name.split("-")[-1].isdigit()] if folder.is_dir() else []
+    return sorted(found)
+
+
+def latest_checkpoint_step(run_id: str) -> int | None:
+    """The step of the newest complete checkpoint of the run (None when there is none). The Trainer writes
+    trainer_state.json last, so a folder without it was cut off while saving (a cancel or a crash); resume skips
+    it too (training.recipe.latest_checkpoint, which also opens the weights: on the Resume click, not here, since
+    that needs torch)."""
+    import jobs
+
+    run = jobs.get(run_id)
+    if run is None:
+        return None
+    for step, path in reversed(_checkpoints(Path(run.directory))):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))["global_step"]
+            return step
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+# -- actions ----------------------------------------------------------------------------------------------------
+def cancel_run(run_id: str | None) -> str:
+    """Kill the run's process tree; its checkpoints stay, so it can be resumed."""
+    import jobs
+
+    if not run_id:
+        return strings.FT_NO_RUN
+    run = jobs.get(run_id)
+    if run is None:
+        return strings.FT_UNKNOWN_RUN.format(run_id=run_id)
+    if not jobs.cancel(run_id):
+        return strings.FT_ALREADY_FINISHED.format(run_id=run_id, status=jobs.get(run_id).status)
+    return strings.FT_CANCELLED.format(run_id=run_id)
+
+
+def resume_run(run_id: str | None) -> str:
+    """Start the child again with --resume for a cancelled or failed run that has a complete checkpoint."""
+    import jobs
+    from training.config import ConfigError
+    from training.recipe import latest_checkpoint
+
+    if not run_id:
+        return strings.FT_NO_RUN
+    run = jobs.poll(run_id)
+    if run is None or run.kind != KIND:
+        return strings.FT_UNKNOWN_RUN.format(run_id=run_id)
+    if run.status == "done":
+        return strings.FT_RESUME_DONE.format(run_id=run_id)
+    if run.status not in jobs.TERMINAL:
+        return strings.FT_RESUME_ACTIVE.format(run_id=run_id, status=run.status)
+    try:
+        checkpoint = latest_checkpoint(Path(run.directory))
+    except ConfigError as exc:
+        return strings.FT_RESUME_NO_CHECKPOINT.format(run_id=run_id, error=exc)
+    jobs.launch(run_id, MODULE, extra_args=("--resume",), status="queued", restart=True)
+    return strings.FT_RESUMED.format(run_id=run_id, step=checkpoint.name.split("-")[-1])
+
+
+def run_files(run_id: str) -> list[list[str]]:
+    """The run folder's files as [path relative to the run, size]: config, events, summary, adapter/ or model/,
+    merged/, and one row per checkpoint (its total size); tensorboard/ and logs/ are summed too."""
+    import jobs
+
+    run = jobs.get(run_id)
+    if run is None:
+        raise InputProblem(strings.FT_UNKNOWN_RUN.format(run_id=run_id))
+    folder = Path(run.directory)
+    if not folder.is_dir():
+        raise InputProblem(strings.FT_NO_FILES.format(folder=folder))
+    rows = []
+    for path in sorted(folder.iterdir(), key=lambda p: (p.is_dir(), p.name)):
+        if path.name.startswith(".") or path.name == "pid":
+            continue
+        if path.is_file():
+            rows.append([path.name, _size(path.stat().st_size)])
+        elif path.name in ("adapter", "model", "merged", "evaluation"):
+            rows += [[f"{path.name}/{p.relative_to(path)}", _size(p.stat().st_size)]
+                     for p in sorted(path.rglob("*")) if p.is_file()]
+        elif path.name == "checkpoints":
+            found = sorted((p for p in path.iterdir() if p.is_dir()),
+                           key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else 0)
+            rows += [[f"checkpoints/{p.name}/", _size(_tree_size(p))] for p in found]
+        else:
+            rows.append([f"{path.name}/", _size(_tree_size(path))])
+    return rows
+
+
+def _tree_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def model_card(run_id: str) -> str:
+    """The run's model card (README.md, written beside its weights too) as markdown; its YAML front matter (the
+    Hub's metadata) is shown as a YAML block, since markdown would render it as rules and a heading."""
+    from training import export
+
+    text = export.model_card(run_id).read_text(encoding="utf-8")
+    if text.startswith("---\n"):
+        meta, sep, body = text[4:].partition("\n---\n")
+        if sep:
+            return f"```yaml\n{meta}\n```\n{body}"
+    return text
+
+
+# A merge loads the base model, so it runs in a background thread; its state outlives the request (and a reload).
+_exports: dict[str, dict] = {}
+_exports_lock = threading.Lock()
+
+
+def start_export(run_id: str) -> dict:
+    """Start merging the run's adapter into its base (training.export.merged) unless it is already running."""
+    with _exports_lock:
+        state = _exports.get(run_id)
+        if state and state["state"] == "running":
+            return state
+        state = _exports[run_id] = {"state": "running", "path": None, "error": None}
+
+    def work():
+        from models.errors import ModelError
+
+        try:
+            from training import export
+
+            path = export.merged(run_id)
+            state.update(state="done", path=str(path))
+        except (ModelError, ValueError, OSError) as exc:
+            state.update(state="failed", error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - shown on the page, never a stack trace
+            state.update(state="failed", error=f"{type(exc).__name__}: {exc}")
+
+    threading.Thread(target=work, name=f"export-{run_id}", daemon=True).start()
+    return state
+
+
+def export_markdown(run_id: str | None) -> str:
+    state = _exports.get(run_id or "")
+    if not state:
+        return ""
+    if state["state"] == "running":
+        return strings.FT_EXPORTING
+    if state["state"] == "done":
+        return strings.FT_EXPORTED.format(path=state["path"])
+    return strings.FT_EXPORT_FAILED.format(error=state["error"])
+
+
+def wait_export(run_id: str, timeout: float = 600) -> dict:
+    deadline = time.time() + timeout
+    while _exports.get(run_id, {}).get("state") == "running" and time.time() < deadline:
+        time.sleep(0.2)
+    return _exports.get(run_id, {})
+
+
+def readable(exc: Exception) -> str:
+    """A sentence for the page: our own messages as they are, anything else with its kind."""
+    from data.records import DataError
+    from models.errors import ModelError
+    from training.config import ConfigError
+
+    if isinstance(exc, (InputProblem, ModelError, ConfigError, DataError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+# -- lists: runs, queue, base models -----------------------------------------------------------------------------
+def _settled(runs):
+    import jobs
+
+    return [jobs.poll(r.id) if r.status not in jobs.TERMINAL else r for r in runs]
+
+
+def run_choices() -> tuple[list[tuple[str, str]], str | None]:
+    """Recent training runs as (label, id), and the one to show: the latest active one, else the latest."""
+    import jobs
+
+    runs = _settled(jobs.list_runs(KIND))
+    choices = [(f"{r.id} · {r.status} · {r.title}" if r.title else f"{r.id} · {r.status}", r.id) for r in runs]
+    active = [r.id for r in runs if r.status not in jobs.TERMINAL]
+    return choices, (active[0] if active else (runs[0].id if runs else None))
+
+
+def queue_rows() -> list[list]:
+    """Queued and running training runs, oldest first (the order they get the device), with queue positions."""
+    import jobs
+
+    rows = []
+    for run in reversed(_settled(jobs.list_runs(KIND))):
+        if run.status in jobs.TERMINAL:
+            continue
+        position = ""
+        if run.status == "queued":
+            found, _ = jobs.events(run.directory)
+            queued = [e for e in found if e.get("event") == "queued"]
+            position = queued[-1].get("position", "") if queued else ""
+        rows.append([run.id, run.status, position, run.title or ""])
+    return rows
+
+
+def base_model_choices(runs: bool = True) -> list[str]:
+    """The builtin models, local model folders, and (`runs`) finished training runs to train on top of."""
+    from models.catalog import available_models
+
+    refs = [r for r in available_models() if r.split(":", 1)[0] in TRAINABLE_SCHEMES]
+    if runs:
+        import jobs
+
+        refs += [f"run:{r.id}" for r in jobs.list_runs(KIND) if r.status == "done"]
+    return refs
+
+
+def dataset_choices() -> list[tuple[str, str]]:
+    from data import catalog
+
+    return catalog.choices()
+
+
+# -- the tab ----------------------------------------------------------------------------------------------------
+def build(demo=None) -> None:
+    """Lay out the Fine-tune tab; `demo.load` re-attaches to the latest active training run after a reload."""
+    import gradio as gr
+
+    import settings
+    from training.config import BATCHING, METHODS, OBJECTIVES, PRECISIONS, SCHEDULES, TASKS
+    from ui import evaluate_tab
+
+    d = FORM_DEFAULTS
+    w: dict = {}
+    gr.Markdown(strings.FT_INTRO)
+    datasets = dataset_choices()
+    default_dataset = DEFAULT_DATASET if any(v == DEFAULT_DATASET for _, v in datasets) else \
+        (datasets[0][1] if datasets else None)
+    with gr.Row():
+        w["base_model"] = gr.Dropdown(base_model_choices(runs=False), value=d["base_model"], allow_custom_value=True,
+                                      label="Base model (or type hf:<folder> or run:<id>, then Enter)",
+                                      elem_id="ft-base-model", scale=2)
+        w["dataset"] = gr.Dropdown(datasets, value=default_dataset, allow_custom_value=True,
+                                   label="Dataset (bundled or shared set, an uploaded file, or a file path)",
+                                   elem_id="ft-dataset", scale=3)
+        w["upload"] = gr.File(label=strings.UPLOAD_LABEL.format(limit=settings.max_upload_bytes() / 2**20)
+                              .replace("; it is validated at once", ""),
+                              file_types=[".jsonl", ".json", ".csv", ".tsv", ".parquet"], type="filepath",
+                              elem_id="ft-upload", scale=2)
+    with gr.Row():
+        w["task"] = gr.Radio(list(TASKS), value=d["task"], label="Task", elem_id="ft-task")
+        w["method"] = gr.Radio(list(METHODS), value=d["method"], label="Method", elem_id="ft-method")
+    with gr.Accordion("Method settings (LoRA fields also apply to QLoRA; targets to IA3 and BitFit)", open=False):
+        with gr.Row():
+            w["rank"] = gr.Number(value=d["rank"], precision=0, label="LoRA rank", elem_id="ft-rank")
+            w["alpha"] = gr.Number(value=d["alpha"], label="LoRA alpha (0 = alpha multiplier × rank)",
+                                   elem_id="ft-alpha")
+            w["alpha_k"] = gr.Number(value=d["alpha_k"], label="Alpha multiplier (alpha_k)", elem_id="ft-alpha-k")
+            w["dropout"] = gr.Number(value=d["dropout"], label="LoRA dropout", elem_id="ft-dropout")
+        with gr.Row():
+            w["targets"] = gr.Textbox(value=d["targets"], label="Target modules (all-linear, or q_proj,v_proj …)",
+                                      elem_id="ft-targets")
+            w["last_n_layers"] = gr.Number(value=d["last_n_layers"], precision=0,
+                                           label="Only the last N layers (0 = all)", elem_id="ft-last-n-layers")
+            w["rslora"] = gr.Checkbox(value=d["rslora"], label="rsLoRA (alpha / √rank)", elem_id="ft-rslora")
+            w["dora"] = gr.Checkbox(value=d["dora"], label="DoRA", elem_id="ft-dora")
+    with gr.Accordion("Training settings", open=True):
+        with gr.Row():
+            w["epochs"] = gr.Number(value=d["epochs"], label="Epochs", elem_id="ft-epochs")
+            w["max_steps"] = gr.Number(value=d["max_steps"], precision=0, label="Max steps (0 = use epochs)",
+                                       elem_id="ft-max-steps")
+            w["batch_size"] = gr.Number(value=d["batch_size"], precision=0, label="Batch size",
+                                        elem_id="ft-batch-size")
+            w["grad_accum"] = gr.Number(value=d["grad_accum"], precision=0, label="Gradient accumulation",
+                                        elem_id="ft-grad-accum")
+            w["learning_rate"] = gr.Number(value=d["learning_rate"], label="Learning rate",
+                                           elem_id="ft-learning-rate")
+            w["schedule"] = gr.Dropdown(list(SCHEDULES), value=d["schedule"], label="Schedule",
+                                        elem_id="ft-schedule")
+        with gr.Row():
+            w["warmup_ratio"] = gr.Number(value=d["warmup_ratio"], label="Warmup ratio", elem_id="ft-warmup")
+            w["max_length"] = gr.Number(value=d["max_length"], precision=0, label="Max length (tokens)",
+                                        elem_id="ft-max-length")
+            w["batching"] = gr.Dropdown(list(BATCHING), value=d["batching"], label="Batching",
+                                        elem_id="ft-batching")
+            w["precision"] = gr.Dropdown(list(PRECISIONS), value=d["precision"],
+                                         label="Precision (auto: bf16 on a GPU, fp32 on CPU)", elem_id="ft-precision")
+            w["gradient_checkpointing"] = gr.Checkbox(value=d["gradient_checkpointing"],
+                                                      label="Gradient checkpointing", elem_id="ft-grad-ckpt")
+            w["limit"] = gr.Number(value=d["limit"], precision=0, label="Training examples (0 = all)",
+                                   elem_id="ft-limit")
+        with gr.Row():
+            w["eval_split"] = gr.Textbox(value=d["eval_split"], label="Validation split (none = no validation)",
+                                         elem_id="ft-eval-split")
+            w["eval_dataset"] = gr.Textbox(value=d["eval_dataset"], label="Validation from another set or file",
+                                           placeholder="bundled:drug-qa or a path", elem_id="ft-eval-dataset")
+            w["eval_every"] = gr.Number(value=d["eval_every"], precision=0,
+                                        label="Evaluate every N steps (0 = at the end)", elem_id="ft-eval-every")
+            w["early_stopping_patience"] = gr.Number(value=d["early_stopping_patience"], precision=0,
+                                                     label="Early-stopping patience (0 = off)",
+                                                     elem_id="ft-patience")
+            w["early_stopping_min_delta"] = gr.Number(value=d["early_stopping_min_delta"],
+                                                      label="Early-stopping min delta", elem_id="ft-min-delta")
+        with gr.Row():
+            w["save_every"] = gr.Number(value=d["save_every"], precision=0,
+                                        label="Checkpoint every N steps (0 = the trainer's default, 50)",
+                                        elem_id="ft-save-every")
+            w["keep_checkpoints"] = gr.Number(value=d["keep_checkpoints"], precision=0, label="Checkpoints kept",
+                                              elem_id="ft-keep-checkpoints")
+            w["seed"] = gr.Number(value=d["seed"], precision=0, label="Seed", elem_id="ft-seed")
+    with gr.Accordion("Task options", open=False):
+        with gr.Row():
+            w["input_field"] = gr.Textbox(value=d["input_field"],
+                                          label="Classification/regression input (prompt, or a meta key such as smiles)",
+                                          elem_id="ft-input-field")
+            w["labels"] = gr.Textbox(value=d["labels"], label="Class names (comma-separated; empty = from the data)",
+                                     elem_id="ft-labels")
+            w["assistant_only_loss"] = gr.Checkbox(value=d["assistant_only_loss"],
+                                                   label="SFT: loss on assistant tokens only",
+                                                   elem_id="ft-assistant-only")
+            w["objective"] = gr.Dropdown(list(OBJECTIVES), value=d["objective"], label="Pretrain objective",
+                                         elem_id="ft-objective")
+            w["text_field"] = gr.Textbox(value=d["text_field"], label="Pretrain text (messages, or a meta key)",
+                                         elem_id="ft-text-field")
+    bench_options, missing = evaluate_tab.benchmark_choices()
+    with gr.Row():
+        w["evaluate"] = gr.Dropdown(bench_options, value=[], multiselect=True,
+                                    label="Benchmarks to run after training (rows go to the Leaderboard)",
+                                    elem_id="ft-evaluate", scale=4)
+        w["evaluate_limit"] = gr.Number(value=d["evaluate_limit"], precision=0,
+                                        label="Benchmark limit (first N items; 0 = all)", elem_id="ft-evaluate-limit",
+                                        scale=1)
+    assert list(w) == FIELDS
+    with gr.Row():
+        check_button = gr.Button("Check", elem_id="ft-check")
+        start_button = gr.Button("Start training", variant="primary", elem_id="ft-start")
+    message = gr.Markdown(elem_id="ft-message")
+    check_box = gr.Markdown(elem_id="ft-check-result")
+    with gr.Accordion("Config and command line", open=False):
+        config_box = gr.Code(language="yaml", label="config.yaml", interactive=False, elem_id="ft-config")
+        command_box = gr.Textbox(label="The same training from a shell", interactive=False, elem_id="ft-command")
+
+    gr.Markdown("### Runs")
+    with gr.Row():
+        run = gr.Dropdown([], value=None, label="Run (recent training runs; pick one to watch)", elem_id="ft-run",
+                          scale=4)
+        refresh = gr.Button("Refresh runs", elem_id="ft-refresh", scale=1)
+    status = gr.Markdown(elem_id="ft-status")
+    figures = gr.Markdown(elem_id="ft-figures")
+    with gr.Row():
+        loss_plot = gr.LinePlot(x="step", y="loss", color="series", label="Loss (train and eval)",
+                                elem_id="ft-loss-plot", height=260)
+        lr_plot = gr.LinePlot(x="step", y="learning rate", label="Learning rate", elem_id="ft-lr-plot", height=260)
+        grad_plot = gr.LinePlot(x="step", y="grad norm", label="Gradient norm", elem_id="ft-grad-plot", height=260)
+    with gr.Row():
+        cancel_button = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
+        resume_button = gr.Button("Resume", elem_id="ft-resume")
+        files_button = gr.Button("Files", elem_id="ft-files")
+        export_button = gr.Button("Export merged model", elem_id="ft-export")
+        card_button = gr.Button("Model card", elem_id="ft-card")
+    action = gr.Markdown(elem_id="ft-action")
+    reference = gr.Markdown(elem_id="ft-reference")
+    evaluation_note = gr.Markdown(elem_id="ft-evaluation-note")
+    evaluation = gr.Dataframe(headers=EVAL_COLUMNS, label="Evaluation after training", interactive=False, wrap=True,
+                              elem_id="ft-evaluation")
+    files = gr.Dataframe(headers=FILE_COLUMNS, label="Files in the run folder", interactive=False,
+                         elem_id="ft-files-list", visible=False)
+    card = gr.Markdown(elem_id="ft-card-text", visible=False)
+    gr.Markdown("### Training queue")
+    queue = gr.Dataframe(headers=QUEUE_COLUMNS, label="Queued and running training jobs (oldest first)",
+                         interactive=False, elem_id="ft-queue")
+    timer = gr.Timer(TICK_SECONDS, active=False)
+    view_state = gr.State(None)
+
+    def table(rows, columns):
+        import pandas as pd
+
+        return pd.DataFrame(rows, columns=columns)
+
+    def show(view: TrainView):
+        return (view.status_markdown, view.figures_markdown, view.loss_frame(), view.lr_frame(), view.grad_frame(),
+                view.reference_markdown, view.evaluation_markdown, table(view.evaluation_rows, EVAL_COLUMNS))
+
+    shown = [status, figures, loss_plot, lr_plot, grad_plot, reference, evaluation_note, evaluation]
+
+    def attach(run_id):
+        """Everything shown for a run, read from its files: used on load, on selection, after Start/Resume."""
+        off = gr.Timer(active=False)
+        if not run_id:
+            return (None, strings.FT_NO_RUN, "", None, None, None, "", "", table([], EVAL_COLUMNS), "", "", "", off)
+        try:
+            view = run_view(run_id)
+        except Exception as exc:  # noqa: BLE001 - a sentence on the page, never a stack trace
+            return (None, f"{strings.ERROR_PREFIX}{readable(exc)}", "", None, None, None, "", "",
+                    table([], EVAL_COLUMNS), "", "", "", off)
+        config_yaml, command = run_config(run_id)
+        return (view, *show(view), config_yaml, command, export_markdown(run_id), gr.Timer(active=not view.finished))
+
+    attach_outputs = [view_state, *shown, config_box, command_box, action, timer]
+
+    def runs_update(value=None):
+        choices, chosen = run_choices()
+        return gr.update(choices=choices, value=value or chosen), choices, chosen
+
+    def on_load():
+        update, _, chosen = runs_update()
+        return (update, table(queue_rows(), QUEUE_COLUMNS), gr.update(choices=base_model_choices()),
+                *attach(chosen))
+
+    def form_of(values) -> dict:
+        return dict(zip(FIELDS, values))
+
+    def on_check(*values):
+        try:
+            checked = check_form(form_of(values))
+        except Exception as exc:  # noqa: BLE001
+            return (f"**{strings.ERROR_PREFIX}{readable(exc)}**",
+                    strings.FT_CHECK_FAILED.format(error=readable(exc)), gr.skip(), gr.skip())
+        return "", checked.markdown, checked.config_yaml, checked.command
+
+    def on_start(*values):
+        try:
+            started = start_training(form_of(values))
+        except Exception as exc:  # noqa: BLE001 - the page shows a sentence, never a stack trace
+            return (f"**{strings.ERROR_PREFIX}{readable(exc)}**", strings.FT_CHECK_FAILED.format(error=readable(exc)),
+                    gr.skip(), gr.skip(), *[gr.skip()] * len(attach_outputs))
+        update, _, _ = runs_update(started.run_id)
+        return (strings.FT_STARTED.format(run_id=started.run_id), started.checked.markdown, update,
+                table(queue_rows(), QUEUE_COLUMNS), *attach(started.run_id))
+
+    def on_tick(run_id, view):
+        if not run_id:
+            return (*[gr.skip()] * (len(shown) + 3), gr.Timer(active=False))
+        try:
+            view = run_view(run_id, view.offset if view and view.run_id == run_id else 0, view)
+        except Exception as exc:  # noqa: BLE001
+            return (None, f"{strings.ERROR_PREFIX}{readable(exc)}", *[gr.skip()] * (len(shown) + 1),
+                    gr.Timer(active=False))
+        if not view.changed:
+            return (view, *[gr.skip()] * (len(shown) + 2), gr.Timer(active=not view.finished))
+        runs = gr.update(choices=run_choices()[0]) if view.finished else gr.skip()
+        return (view, *show(view), runs, table(queue_rows(), QUEUE_COLUMNS), gr.Timer(active=not view.finished))
+
+    def after_action(text, run_id):
+        update, _, _ = runs_update(run_id)
+        return (text, update, table(queue_rows(), QUEUE_COLUMNS), *attach(run_id))
+
+    def on_cancel(run_id):
+        try:
+            text = cancel_run(run_id)
+        except Exception as exc:  # noqa: BLE001
+            text = f"{strings.ERROR_PREFIX}The run could not be cancelled: {readable(exc)}"
+        return after_action(text, run_id)
+
+    def on_resume(run_id):
+        try:
+            text = resume_run(run_id)
+        except Exception as exc:  # noqa: BLE001
+            text = f"{strings.ERROR_PREFIX}The run could not be resumed: {readable(exc)}"
+        return after_action(text, run_id)
+
+    def on_files(run_id):
+        if not run_id:
+            return strings.FT_NO_RUN, gr.update(visible=False)
+        try:
+            rows = run_files(run_id)
+        except Exception as exc:  # noqa: BLE001
+            return f"{strings.ERROR_PREFIX}{readable(exc)}", gr.update(visible=False)
+        run_folder = config_path(run_id).parent
+        return f"Files in `{run_folder}`:", gr.update(value=table(rows, FILE_COLUMNS), visible=True)
+
+    def on_card(run_id):
+        if not run_id:
+            return strings.FT_NO_RUN, gr.update(visible=False)
+        try:
+            text = model_card(run_id)
+        except Exception as exc:  # noqa: BLE001
+            return f"{strings.ERROR_PREFIX}{readable(exc)}", gr.update(visible=False)
+        return f"Model card written to `{config_path(run_id).parent / 'README.md'}`:", \
+            gr.update(value=text, visible=True)
+
+    def on_export(run_id):
+        if not run_id:
+            yield strings.FT_NO_RUN
+            return
+        start_export(run_id)
+        yield export_markdown(run_id)
+        while _exports.get(run_id, {}).get("state") == "running":
+            time.sleep(0.5)
+        yield export_markdown(run_id)
+
+    def on_upload(temp_path):
+        if not temp_path:
+            return gr.skip(), gr.skip()
+        try:
+            path = upload_dataset(temp_path)
+        except InputProblem as exc:
+            return gr.skip(), f"**{strings.ERROR_PREFIX}{exc}**"
+        return gr.update(value=path), f"Uploaded: training reads `{path}`."
+
+    form_inputs = [w[name] for name in FIELDS]
+    w["upload"].upload(on_upload, w["upload"], [w["dataset"], message])
+    w["dataset"].input(lambda: None, None, w["upload"])  # a picked or typed set replaces an earlier upload
+    check_button.click(on_check, form_inputs, [message, check_box, config_box, command_box], concurrency_limit=2)
+    start_button.click(on_start, form_inputs, [message, check_box, run, queue, *attach_outputs], concurrency_limit=2)
+    cancel_button.click(on_cancel, run, [message, run, queue, *attach_outputs])
+    resume_button.click(on_resume, run, [message, run, queue, *attach_outputs])
+    files_button.click(on_files, run, [action, files])
+    card_button.click(on_card, run, [action, card])
+    export_button.click(on_export, run, action, concurrency_limit=2)
+    run.input(attach, run, attach_outputs)
+    refresh.click(on_load, None, [run, queue, w["base_model"], *attach_outputs])
+    timer.tick(on_tick, [run, view_state], [view_state, *shown, run, queue, timer], show_progress="hidden")
+    if demo is not None:
+        demo.load(on_load, None, [run, queue, w["base_model"], *attach_outputs])
