@@ -1,7 +1,7 @@
 """Training throughput: the recipe (training.recipe.train) against what a user would write by hand, same run.
 
     .venv/bin/python bench/train.py [--steps 12] [--warmup 2] [--repeats 3] [--batch-size 4] [--max-length 512]
-    .venv/bin/python bench/train.py --quick      (a tiny random Llama: a smoke run in seconds)
+    .venv/bin/python bench/train.py --quick      (a tiny random Llama: a smoke run, under a minute)
 
 Both sides fine-tune the builtin SmolLM2-135M-Instruct with LoRA (r=8, alpha 16, dropout 0.05, all linear layers
 but the output head) in float32 on the CPU, on the DDI training set (../shared/data/ddi via `shared:ddi` when it is
@@ -106,6 +106,7 @@ def run_baseline(args) -> dict:
         labels = ([-100] * len(prompt) + full[len(prompt):])[: len(full)]
         return {"input_ids": full, "attention_mask": [1] * len(full), "labels": labels}
 
+    # examples whose answer max_length cut off teach nothing; drop them (the recipe does too)
     train_set = [e for e in map(encode, (r.messages for r in records)) if any(l != -100 for l in e["labels"])]
 
     model = AutoModelForCausalLM.from_pretrained(args.folder, dtype=torch.float32)
