@@ -92,7 +92,8 @@ def start(kind: str, config: dict, module: str, title: str = "", secrets: dict[s
 
     `secrets` (e.g. an API key typed in the browser) reach the child through its environment only: never the
     config, the store or a file. Paths are made absolute, so the child finds the same runs and store wherever
-    the app was started from."""
+    the app was started from. With `status` "queued" the child says when it really runs (training waits for its
+    device)."""
     import store
     from store.tables import Run
 

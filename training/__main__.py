@@ -9,6 +9,7 @@ started. The same entry point runs under `accelerate launch` (one process per de
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -102,7 +103,7 @@ def run(config, run_dir: Path, *, resume: bool = False, quiet: bool = False) -> 
     summary: dict = {"run": run_id}
     try:
         slot = (queue.device_slot(run_id, emit, while_waiting=recipe.preload) if rank == 0 and world_size == 1
-                else _nothing())
+                else contextlib.nullcontext())
         with slot:
             if rank == 0:
                 jobs.set_status(run_id, "running", restart=True, pid=os.getpid())
@@ -134,14 +135,6 @@ def _fail(run_id, run_dir, emit, error: str, summary: dict, rank: int):
         jobs.set_status(run_id, "failed", error=error)
     summary["error"] = error
     return 1, summary
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def evaluate_after(config, run_dir: Path, emit) -> list[dict]:

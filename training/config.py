@@ -185,10 +185,6 @@ class TrainConfig:
 
         return f"python -m training run {shlex.quote(str(path))}"
 
-    @property
-    def trains_adapter(self) -> bool:
-        return self.method.name in ("lora", "qlora", "ia3")
-
 
 def _unknown(name: str, value, allowed):
     close = difflib.get_close_matches(str(value), allowed, n=1)

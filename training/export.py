@@ -50,9 +50,8 @@ def merged(run_id: str) -> Path:
     else:
         model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32, trust_remote_code=trust)
     model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
-    for attribute in ("hf_quantizer",):
-        if getattr(model, attribute, None) is not None:
-            setattr(model, attribute, None)
+    if getattr(model, "hf_quantizer", None) is not None:  # a GGUF-loaded base refuses save_pretrained otherwise
+        model.hf_quantizer = None
     if getattr(model.config, "quantization_config", None) is not None:
         del model.config.quantization_config
     partial = target.with_name(".merged.partial")
@@ -156,7 +155,7 @@ def model_card(run_id: str) -> Path:
     for row in rows:
         scores = ", ".join(f"{k} {v:.4g}" for k, v in row["metrics"].items() if isinstance(v, (int, float)))
         lines.append(f"- {row['benchmark']} ({row['variant']}, {row['items']} items): {scores}")
-    lines += ["", f"Reproduce: `python -m training run config.yaml` with the configuration above.", ""]
+    lines += ["", "Reproduce: `python -m training run config.yaml` with the configuration above.", ""]
     card = folder / "README.md"
     card.write_text("\n".join(lines), encoding="utf-8")
     for kind in ("adapter", "model", "merged"):

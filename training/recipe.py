@@ -16,10 +16,6 @@ from pathlib import Path
 from training.config import ConfigError, TrainConfig
 
 
-class TrainingFailed(RuntimeError):
-    """The run stopped; the message is one sentence for the UI."""
-
-
 # -- setup helpers -------------------------------------------------------------------------------------------
 def preload() -> None:
     """Import what setup and the Trainer need (several seconds), so a job waiting in the queue starts training
@@ -269,7 +265,7 @@ def planned_steps(config: TrainConfig, examples: int, world_size: int = 1) -> in
     return max(1, math.ceil(per_epoch * float(config.epochs)))
 
 
-def training_arguments(config: TrainConfig, run_dir: Path, precision: str, has_eval: bool):
+def training_arguments(config: TrainConfig, run_dir: Path, device: str, precision: str, has_eval: bool):
     from transformers import TrainingArguments
 
     eval_every = int(config.eval_every) if config.eval_every and has_eval else None
@@ -296,15 +292,9 @@ def training_arguments(config: TrainConfig, run_dir: Path, precision: str, has_e
         greater_is_better=False if early else None,
         seed=int(config.seed), data_seed=int(config.seed), report_to="none", disable_tqdm=True,
         remove_unused_columns=False, label_names=["labels"], prediction_loss_only=False,
-        dataloader_num_workers=0, use_cpu=not _cuda(), ddp_find_unused_parameters=False,
+        dataloader_num_workers=0, use_cpu=device == "cpu", ddp_find_unused_parameters=False,
         save_only_model=False,
     )
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def train(config: TrainConfig, run_dir: Path, emit, *, resume: bool = False) -> dict:
@@ -319,7 +309,7 @@ def train(config: TrainConfig, run_dir: Path, emit, *, resume: bool = False) -> 
     parts = setup(config, emit)
     model, task = parts["model"], parts["task"]
     steps = planned_steps(config, len(parts["train"]), world_size)
-    args = training_arguments(config, run_dir, parts["precision"], bool(parts["eval"]))
+    args = training_arguments(config, run_dir, parts["device"], parts["precision"], bool(parts["eval"]))
     if config.early_stopping_patience and not args.load_best_model_at_end:
         parts["notes"].append("early_stopping_patience is ignored: early stopping needs evaluations during "
                               "training (set eval_every) on a validation set.")
