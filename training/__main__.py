@@ -1,5 +1,5 @@
 """python -m training run CONFIG.yaml | check CONFIG.yaml | resume RUN_ID | export RUN_ID: the Fine-tune tab
-without the UI.
+without the UI. `search ...`, `study ...` and `openai ...` are their own command families (see FAMILIES).
 
 `run` writes the run directory (config.yaml, events.jsonl, checkpoints/, adapter/ or model/, summary.json,
 tensorboard/), waits for the device if another training job holds it, and prints the summary as JSON last on
@@ -250,8 +250,22 @@ def _cmd_export(args) -> int:
     return 0
 
 
+# Command families with their own parsers: python -m training <family> --help lists their commands.
+FAMILIES = {
+    "search": "training.search.cli",
+    "study": "training.studies.cli",
+    "openai": "training.openai_ft.cli",
+}
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n\n")[0])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in FAMILIES:
+        import importlib
+
+        return importlib.import_module(FAMILIES[argv[0]]).main(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n\n")[0],
+                                     epilog="also: " + ", ".join(f"python -m training {f} --help" for f in FAMILIES))
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="train from a config file")
     p.add_argument("config_file", nargs="?")
