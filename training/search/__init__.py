@@ -1,0 +1,1 @@
+"""Hyperparameter search with Optuna: config (space, sampler, pruner, protocol), engine (phases), report."""
