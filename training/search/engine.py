@@ -106,7 +106,6 @@ def objective_for(config: SearchConfig, trials_dir: Path, emit, tag: str = ""):
         params = {name: param.suggest(trial) for name, param in config.space.items()}
         emit("trial", number=trial.number, phase=1, state="running", params=params)
         started = time.time()
-        trial_config = config.trial_config(params, max_steps=max_steps, eval_every=int(config.eval_every))
 
         def on_eval(step: int, metrics: dict):
             value = metrics.get(config.objective)
@@ -120,6 +119,7 @@ def objective_for(config: SearchConfig, trials_dir: Path, emit, tag: str = ""):
                 raise StopTrial("pruned")
 
         try:
+            trial_config = config.trial_config(params, max_steps=max_steps, eval_every=int(config.eval_every))
             result = run_trial(trial_config, trials_dir / f"{tag}{trial.number:04d}", on_eval=on_eval)
         except Exception as exc:
             emit("trial", number=trial.number, phase=1, state="failed", params=params,
