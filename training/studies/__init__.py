@@ -1,0 +1,1 @@
+"""Studies: the reproduced experiments (see DESIGN.md) and the algorithms they use."""
