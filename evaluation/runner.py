@@ -94,6 +94,7 @@ def generate_all(model_ref: str, bench: Benchmark, variant: str, items: list[Ite
                  opts: Options, emit: Emit, done: dict) -> None:
     """Generate the items not yet in `done`, appending each batch to `path` as it finishes."""
     from models.errors import ModelError
+    from models.openai_chat import usage_source
     from models.registry import resolve
 
     todo = [it for it in items if not _reusable(done.get((variant, it.index)), it)]
@@ -108,6 +109,7 @@ def generate_all(model_ref: str, bench: Benchmark, variant: str, items: list[Ite
     with open(path, "a", encoding="utf-8") as fh:
         for b in range(0, len(todo), max(1, opts.batch_size)):
             batch = todo[b: b + opts.batch_size]
+            spender = usage_source.set(f"evaluation:{bench.name}")  # OpenAI calls land in the cost ledger as such
             try:
                 gens = model.generate([it.messages for it in batch], params)
             except (ModelError, RuntimeError, OSError, ValueError) as exc:
@@ -117,6 +119,8 @@ def generate_all(model_ref: str, bench: Benchmark, variant: str, items: list[Ite
                     f"{str(exc).rstrip('.')}. "
                     f"The {kept} finished items are kept in {path}; run again to resume."
                 ) from exc
+            finally:
+                usage_source.reset(spender)
             for it, gen in zip(batch, gens):
                 row = _prediction_row(it, variant, config_hash, gen.text, gen)
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -292,6 +296,14 @@ def evaluate(model_ref: str, bench: Benchmark, out_dir: Path, opts: Options, emi
             details["groups"] = groups
         details["prompt_tokens"] = sum(r.get("prompt_tokens") or 0 for r in rows)
         details["completion_tokens"] = sum(r.get("completion_tokens") or 0 for r in rows)
+        if model_ref.startswith("openai:") and not opts.predictions_file:  # the leaderboard's cost column
+            from training.openai_ft.pricing import PriceError, load as load_prices
+
+            try:
+                details["cost_usd"] = load_prices().inference_cost(model_ref, details["prompt_tokens"],
+                                                                   details["completion_tokens"])
+            except PriceError:
+                details["cost_usd"] = None
         for row, extra in zip(rows, per_item):
             row.update(extra)
         all_rows += rows

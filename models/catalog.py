@@ -1,5 +1,5 @@
 """Which models the UI offers: the builtin ones, local folders, finished fine-tuning runs that generate text
-(run:<id>), and OpenAI models when a key is set.
+(run:<id>), and OpenAI models (with the fine-tuned ones from the store) when a key is set.
 
 Reads only the file system: it never loads weights, so listing is instant.
 """
@@ -49,5 +49,15 @@ def available_models(openai_key: str | None = None) -> list[str]:
 
     refs = [f"builtin:{name}" for name in BUILTIN_MODELS] + local_model_refs() + run_model_refs()
     if key_available(openai_key):
-        refs += [f"openai:{m}" for m in OPENAI_CHAT_MODELS]
+        refs += [f"openai:{m}" for m in OPENAI_CHAT_MODELS] + fine_tuned_refs()
     return refs
+
+
+def fine_tuned_refs() -> list[str]:
+    """openai:ft:... models of the OpenAI jobs that succeeded (from the store); none when it cannot be read."""
+    try:
+        from training.openai_ft.jobs import fine_tuned_models
+
+        return fine_tuned_models()
+    except Exception:  # noqa: BLE001 - a missing or locked store must not empty the model lists
+        return []

@@ -6,13 +6,18 @@ never stored on this object's repr, written to disk or logged. OPENAI_BASE_URL p
 """
 from __future__ import annotations
 
+import contextvars
 import os
 
 from models.errors import InputError, MissingPackageError, ModelError
 from models.generation import ChatModel, GenerationParams, Message, TextStream, validate_messages
 
-# Shown in model lists when a key is available. Fine-tuned models join them once the OpenAI tab tracks jobs.
+# Shown in model lists when a key is available; fine-tuned models (openai:ft:...) come from the store's jobs.
 OPENAI_CHAT_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4.1"]
+
+# Who is spending: every billed call goes to the cost ledger under this label ("chat" unless a caller, such as
+# the evaluation runner, sets it for the calls it makes).
+usage_source: contextvars.ContextVar[str] = contextvars.ContextVar("openai_usage_source", default="chat")
 
 
 def key_available(session_key: str | None = None) -> bool:
@@ -93,9 +98,15 @@ class OpenAIChatModel(ChatModel):
             if state["response"] is not None:
                 state["response"].close()
 
+        source = usage_source.get()
+
         def use_billed_counts(result):
             result.prompt_tokens = usage.get("prompt", result.prompt_tokens)
             result.completion_tokens = usage.get("completion", result.completion_tokens)
+            if usage:
+                from training.openai_ft import ledger
+
+                ledger.record_inference(self.model, usage["prompt"], usage["completion"], source)
 
         return TextStream(chunks(), params, cancel=cancel, on_finish=use_billed_counts)
 

@@ -9,9 +9,7 @@ ERROR_PREFIX = "⚠️ "
 UNEXPECTED = "{ref} failed: {kind}: {detail}"
 KEY_HELP = "Kept in this browser session only: never saved to disk, the store or logs. OPENAI_API_KEY works too."
 
-UPCOMING = {
-    "OpenAI": "Dataset checks, exact offline token counts, cost estimates before you pay, job tracking and a cost ledger.",
-}
+UPCOMING = {}
 
 DATA_INTRO = ("Upload a data set (OpenAI chat JSONL, Alpaca, ShareGPT, prompt/completion, CSV, Parquet) or pick a "
               "bundled one. Validation lists every problem with its line and field before anything runs.")
@@ -114,3 +112,22 @@ FT_REFERENCE_LATER = "The reference `{ref}` works in the Chat and Evaluate tabs 
 FT_EVALUATION_NOTE = ("Benchmarks run on `{ref}` after training; their rows are on the **Leaderboard** tab too (model "
                       "`{ref}`).")
 FT_NO_FILES = "The run folder {folder} is gone."
+
+OPENAI_INTRO = ("Check a chat JSONL file the way OpenAI will, count its tokens exactly (offline, with tiktoken) and see "
+                "what fine-tuning costs **before you pay**; then launch the job, follow it, and keep a ledger of every "
+                "dollar spent on OpenAI (fine-tuning, chat and evaluations). The estimate needs no key.")
+OPENAI_KEY_FROM_ENV = "🔑 Using OPENAI_API_KEY from the environment."
+OPENAI_KEY_TYPED = "🔑 Using the key typed here (this browser session only)."
+OPENAI_KEY_NONE = "No key: estimates work; launching and following jobs need OPENAI_API_KEY or a key typed here."
+OPENAI_NO_SOURCE = "Upload a chat JSONL file or type a data set (bundled:ddi-binary, shared:ddi, a path) first."
+OPENAI_NO_MODEL = "Choose the model to fine-tune (e.g. gpt-4o-mini-2024-07-18)."
+OPENAI_ESTIMATE_FIRST = "Check and estimate a file first: the launch uses exactly the file that was checked."
+OPENAI_HAS_ERRORS = "❌ {errors} error(s) below: OpenAI would reject this file. Fix them before launching."
+OPENAI_CHECK_OK = "✅ No errors{warnings}."
+OPENAI_LAUNCHED = "Created {job_id} ({status}) on {model}; it shows in the jobs table below and refreshes on its own."
+OPENAI_NO_JOB = "Pick a job from the list."
+OPENAI_NO_JOBS = "No OpenAI jobs yet."
+OPENAI_SYNC_FAILED = "Could not refresh {job}: {error}"
+OPENAI_CANCELLED = "Cancelled {job_id}."
+OPENAI_PRICES_SAVED = "Saved the price table to {path}; estimates use it from now on."
+OPENAI_LEDGER_EXPORTED = "Wrote {rows} ledger row(s) to {name}."

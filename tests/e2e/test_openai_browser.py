@@ -1,0 +1,59 @@
+"""The OpenAI tab in a real browser against the fake OpenAI server: an estimate with no key, then a launched job
+that the timer follows to success, with its actual cost in the ledger, and the key nowhere on disk."""
+import json
+
+from tests.conftest import ROOT
+from tests.e2e.test_evaluate_browser import wait_for_text
+from tests.fake_openai import FakeOpenAI
+from training.openai_ft import tokens
+
+KEY = "sk-browser-e2e-5c1d9a7f3b"
+
+
+def box(page, elem_id):
+    """A Gradio Textbox's field (a textarea, or an input for a password)."""
+    return page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+
+
+def test_estimate_launch_follow_and_ledger(start_app, page, tmp_path, monkeypatch):
+    rows = [{"messages": [{"role": "system", "content": "Answer interaction or no interaction."},
+                          {"role": "user", "content": f"Drug 1: warfarin-{i}\nDrug 2: fluconazole-{i}"},
+                          {"role": "assistant", "content": "interaction"}]} for i in range(20)]
+    train = tmp_path / "ddi-train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    per_epoch = sum(tokens.count_messages_naive(r["messages"]) for r in rows)
+    with FakeOpenAI(key=KEY, trained_tokens=3 * per_epoch) as fake:
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+        monkeypatch.setenv("PHARMATUNE_RUNS", str(tmp_path / "runs"))
+        monkeypatch.setenv("PHARMATUNE_DATA", str(tmp_path / "appdata"))
+        app = start_app("--no-preload")
+        page.goto(app.url)
+        page.get_by_role("tab", name="OpenAI").click()
+        assert "No key" in page.locator("#openai-key-status").inner_text()
+        page.locator("#openai-upload input[type=file]").set_input_files(str(train))
+        page.locator("#openai-model input").fill("gpt-4o-2024-08-06")
+        page.locator("#openai-model input").press("Enter")
+        box(page, "openai-epochs").fill("3")
+        page.locator("#openai-estimate").click()
+        summary = wait_for_text(page, "#openai-summary", "billed tokens per epoch", 30, fail_on="⚠️")
+        assert f"{per_epoch:,} billed tokens per epoch" in summary and "20 examples" in summary
+        assert f"${3 * per_epoch * 25 / 1e6:,.2f}" in summary
+
+        page.locator("#openai-key input").fill(KEY)
+        wait_for_text(page, "#openai-key-status", "typed here", 10)
+        box(page, "openai-suffix").fill("ddi")
+        page.locator("#openai-launch").click()
+        wait_for_text(page, "#openai-message", "Created ftjob-", 30, fail_on="⚠️")
+        wait_for_text(page, "#openai-jobs", "succeeded", 90)  # the timer follows it
+        status = wait_for_text(page, "#openai-job-status", "actual $", 30)
+        assert "openai:ft:gpt-4o-2024-08-06:fake-org:ddi:" in status
+        wait_for_text(page, "#openai-ledger", "fine-tune", 30)
+        page.wait_for_selector("#openai-metrics canvas, #openai-metrics svg", timeout=20_000)
+        page.screenshot(path=str(ROOT / ".cache" / "openai-tab.png"), full_page=True)
+        assert "Traceback" not in page.content()
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+    if app.log:
+        app.log.flush()
+        assert KEY not in (ROOT / ".cache" / f"e2e-app-{app.port}.log").read_text()

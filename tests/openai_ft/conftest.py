@@ -1,0 +1,47 @@
+"""Fixtures for the OpenAI fine-tuning tests: an empty store and data folder, and the fake OpenAI server."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.fake_openai import VALID_KEY, FakeOpenAI
+
+SYSTEM = "You are a clinical pharmacology assistant. Answer with exactly one of: interaction, no interaction."
+
+
+def ddi_example(i: int) -> dict:
+    return {"messages": [{"role": "system", "content": SYSTEM},
+                         {"role": "user", "content": f"Drug 1: drug{i}\nDrug 2: other{i}\nIs there an interaction?"},
+                         {"role": "assistant", "content": "interaction" if i % 2 else "no interaction"}]}
+
+
+def write_jsonl(path, rows) -> str:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows),
+                    encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def app_dirs(isolated_runs, tmp_path, monkeypatch):
+    """Empty runs, store and data folders for this test (child processes inherit them)."""
+    monkeypatch.setenv("PHARMATUNE_DATA", str(tmp_path / "appdata"))
+    monkeypatch.delenv("PHARMATUNE_OPENAI_PRICES", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def fake(monkeypatch, app_dirs):
+    with FakeOpenAI() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        yield server
+
+
+@pytest.fixture
+def train_file(tmp_path) -> str:
+    return write_jsonl(tmp_path / "train.jsonl", [ddi_example(i) for i in range(12)])
+
+
+@pytest.fixture
+def key() -> str:
+    return VALID_KEY
