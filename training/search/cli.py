@@ -101,6 +101,7 @@ def _cmd_run(args) -> int:
         from jobs import new_run_dir
 
         run_dir = new_run_dir("search")
+    run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "config.yaml").exists():
         (run_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
     title = f"search {config.protocol}: {len(config.space)} parameter(s) over {config.base_config().method.name} on " \

@@ -1,0 +1,169 @@
+"""The four studies on tiny random models (a Llama for chat, a BERT for regression): real training runs, real
+reports with their tables and plots, and the bad inputs refused before anything starts."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.training.conftest import chat_rows, regression_rows, write_jsonl
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("PHARMATUNE_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("PHARMATUNE_STORE_URL", f"sqlite:///{tmp_path}/store.db")
+    (tmp_path / "runs").mkdir()
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def chat_train(tmp_path, tiny_llama) -> dict:
+    return {"dataset": str(write_jsonl(tmp_path / "train.jsonl", chat_rows(16))),
+            "eval_dataset": str(write_jsonl(tmp_path / "val.jsonl", chat_rows(8))),
+            "base_model": f"hf:{tiny_llama}", "max_steps": 4, "learning_rate": 1e-2, "batch_size": 4,
+            "max_length": 64, "tensorboard": False, "warmup_ratio": 0.0}
+
+
+def corrupted(rows: list[dict], indices) -> list[dict]:
+    """Swap the 3.0/1.0 targets of these rows (in the answer and the meta label alike)."""
+    for i in indices:
+        value = 4.0 - rows[i]["meta"]["label"]
+        rows[i]["meta"]["label"] = value
+        rows[i]["messages"][-1]["content"] = str(value)
+    return rows
+
+
+@pytest.fixture
+def regression_train(tmp_path, tiny_bert) -> dict:
+    return {"dataset": str(write_jsonl(tmp_path / "r-train.jsonl", regression_rows(16))),
+            "eval_dataset": str(write_jsonl(tmp_path / "r-val.jsonl", regression_rows(8))),
+            "base_model": f"hf:{tiny_bert}", "task": "regression", "input_field": "smiles", "max_steps": 6,
+            "learning_rate": 1e-2, "batch_size": 4, "max_length": 64, "tensorboard": False, "warmup_ratio": 0.0}
+
+
+def study_of(spec):
+    from training.studies.config import StudyConfig
+
+    return StudyConfig.from_dict(spec)
+
+
+def run_study(spec, runs: Path, name="study-x"):
+    from training.studies.registry import STUDIES
+
+    study = study_of(spec)
+    study.check()
+    run_dir = runs / name
+    run_dir.mkdir()
+    events = []
+    summary = STUDIES[study.study].run(study, run_dir, lambda event, **f: events.append((event, f)))
+    return summary, events, run_dir
+
+
+# -- bad input -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fields, message", [
+    ({"study": "lora-rnak"}, "Did you mean 'lora-rank'"),
+    ({"study": "lora-rank", "ranks": [4, "intrinsics"]}, "ranks: 'intrinsics' is neither"),
+    ({"study": "data-efficiency", "sizes": [50]}, "at least two whole numbers"),
+    ({"study": "data-selection", "selections": ["influence"]}, "set pool"),
+    ({"study": "data-selection", "selections": ["shapley"], "pool": "x.jsonl"}, "needs a classification or regression"),
+    ({"study": "method-comparison", "methods": ["lora", "prefix"]}, "methods: 'prefix' is not one of"),
+    ({"study": "method-comparison", "selections": ["none"], "select_rule": "top-k"}, "needs select_k"),
+])
+def test_bad_study_configs_are_refused_before_anything_starts(chat_train, fields, message):
+    from training.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        study_of({"train": chat_train, **fields}).check()
+
+
+def test_a_study_budget_smaller_than_one_evaluation_is_refused(chat_train):
+    from training.config import ConfigError
+
+    with pytest.raises(ConfigError, match="smaller than one evaluation: 4 step.*every 10"):
+        study_of({"study": "lora-rank", "train": {**chat_train, "eval_every": 10}}).check()
+
+
+def test_saturation_is_the_smallest_size_within_epsilon_of_the_best():
+    from training.studies.efficiency import saturation
+
+    points = [(50, 0.60), (100, 0.78), (200, 0.845), (400, 0.85), (800, 0.86)]
+    assert saturation(points, 0.02, lower_is_better=False) == 200  # 0.845 ≥ 0.86 × 0.98 = 0.8428
+    assert saturation(points, 0.0, lower_is_better=False) == 800
+    assert saturation([(10, 2.0), (20, 1.0), (40, 1.01)], 0.02, lower_is_better=True) == 20
+
+
+# -- the studies -----------------------------------------------------------------------------------------------
+def test_data_efficiency_from_the_cli_writes_its_curve(chat_train, runs, tmp_path):
+    from training.studies.cli import main
+
+    path = tmp_path / "eff.yaml"
+    path.write_text(yaml.safe_dump({"study": "data-efficiency", "sizes": [4, 8, 16, 500], "train": chat_train}))
+    run_dir = runs / "study-eff"
+    assert main(["run", str(path), "--run-dir", str(run_dir), "--quiet"]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [r["size"] for r in summary["rows"]] == [4, 8, 16] and summary["dropped_sizes"] == [500]
+    assert summary["saturation"] in (4, 8, 16)
+    report = (run_dir / "report.md").read_text()
+    assert "Saturation point" in report and "dropped: [500]" in report
+    assert (run_dir / "data_efficiency.png").stat().st_size > 1000
+    import jobs
+
+    assert jobs.get("study-eff").status == "done" and jobs.get("study-eff-n8").status == "done"
+    from models.run import weights
+
+    assert weights("study-eff-n8")[0] == "adapter"  # each point is a model of its own
+
+
+def test_lora_rank_study_trains_each_rank_and_the_intrinsic_dimension(chat_train, runs):
+    summary, events, run_dir = run_study({"study": "lora-rank", "ranks": [1, 4, "intrinsic"], "intrinsic_examples": 16,
+                                          "train": chat_train}, runs)
+    rows = summary["rows"]
+    id_rank = summary["intrinsic_rank"]
+    assert id_rank >= 1 and any("intrinsic" in r["label"] for r in rows)
+    assert [r["rank"] for r in rows][:2] == [1, 4] and all(r["alpha"] == 8 * r["rank"] for r in rows)
+    by_rank = sorted(rows, key=lambda r: r["rank"])
+    percents = [r["trainable_percent"] for r in by_rank]
+    assert percents == sorted(percents) and len(set(percents)) == len(percents)
+    assert all(r["eval_loss"] is not None for r in rows)
+    # the profile per layer before and after: embeddings + 2 layers for the base model and every rank
+    profiles = summary["profiles"]
+    assert len(profiles) == 1 + len(rows) and all(len(p) == 3 for p in profiles.values())
+    report = (run_dir / "report.md").read_text()
+    assert "(#1)" in report and "Intrinsic dimension per layer" in report
+    assert (run_dir / "intrinsic_dimension.png").stat().st_size > 1000
+
+
+def test_method_comparison_with_influence_and_shapley_selection(regression_train, runs, tmp_path):
+    pool = write_jsonl(tmp_path / "pool.jsonl", corrupted(regression_rows(12), range(4)))
+    summary, events, run_dir = run_study(
+        {"study": "method-comparison", "methods": ["lora", "bitfit"], "selections": ["none", "influence", "shapley"],
+         "pool": str(pool), "metric": "eval_rmse", "shapley_permutations": 20, "select_rule": "top-k", "select_k": 6,
+         "train": regression_train}, runs)
+    rows = summary["rows"]
+    assert {(r["method"], r["selection"]) for r in rows} == {(m, s) for m in ("lora", "bitfit")
+                                                            for s in ("none", "influence", "shapley")}
+    assert all(r["state"] == "complete" and r["eval_rmse"] is not None for r in rows)
+    assert summary["chosen"] == {"none": 12, "influence": 6, "shapley": 6}
+    chosen = json.loads((run_dir / "selection.json").read_text())["chosen"]
+    train_files = {s: sum(1 for _ in open(run_dir / "data" / f"train-{s}.jsonl")) for s in chosen}
+    assert train_files == {"none": 28, "influence": 22, "shapley": 22}  # 16 train + what each strategy chose
+    report = (run_dir / "report.md").read_text()
+    assert "## eval_rmse (lower is better)" in report and "## Training time (s)" in report
+    assert "| lora |" in report and "| bitfit |" in report and "Reference run" in report
+    assert (run_dir / "selection_scores.png").stat().st_size > 1000
+
+
+def test_data_selection_study_prefers_clean_examples(regression_train, runs, tmp_path):
+    """Shapley values on frozen features rank the 4 examples with swapped targets below the clean ones."""
+    pool = write_jsonl(tmp_path / "pool.jsonl", corrupted(regression_rows(16), range(4)))
+    summary, events, run_dir = run_study(
+        {"study": "data-selection", "selections": ["shapley"], "pool": str(pool), "metric": "eval_rmse",
+         "shapley_permutations": 30, "train": regression_train}, runs)
+    scores = json.loads((run_dir / "selection.json").read_text())["scores"]["shapley"]
+    bad, good = scores[:4], scores[4:]
+    assert sum(bad) / 4 < sum(good) / 12
+    assert [r["method"] for r in summary["rows"]] == ["lora"]
+    assert [e for e, f in events if e == "selection"] == ["selection"]

@@ -1,0 +1,5 @@
+import sys
+
+from training.studies.cli import main
+
+sys.exit(main())
