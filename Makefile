@@ -41,6 +41,7 @@ bench: prepare
 	$(PY) bench/data.py
 	$(PY) bench/eval.py
 	$(PY) bench/train.py
+	$(PY) bench/search.py
 	$(PY) bench/openai_estimate.py
 
 clean:
