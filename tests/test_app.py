@@ -19,7 +19,7 @@ def test_the_ui_has_every_tab():
 
     demo = app.build_ui()
     labels = [b.get("props", {}).get("label") for b in demo.get_config_file()["components"]]
-    for tab in ["Chat", "Fine-tune", "Evaluate", "Leaderboard", "OpenAI", "Data"]:
+    for tab in ["Chat", "Fine-tune", "Evaluate", "Leaderboard", "Studies", "OpenAI", "Data"]:
         assert tab in labels
 
 

@@ -6,7 +6,8 @@ def build_app(default_model: str | None = None):
     import gradio as gr
 
     from models.builtin import DEFAULT_MODEL
-    from ui import chat, data_tab, evaluate_tab, finetune_tab, leaderboard_tab, openai_tab, strings, upcoming
+    from ui import (chat, data_tab, evaluate_tab, finetune_tab, leaderboard_tab, openai_tab, strings, studies_tab,
+                    upcoming)
 
     def placeholder(name: str) -> None:
         """A tab whose capability lands later (strings.UPCOMING); gone once its module replaces it."""
@@ -25,6 +26,8 @@ def build_app(default_model: str | None = None):
                 evaluate_tab.build(demo)
             with gr.Tab("Leaderboard", id="leaderboard") as board:
                 leaderboard_tab.build(board)
+            with gr.Tab("Studies", id="studies"):
+                studies_tab.build(demo)
             with gr.Tab("OpenAI", id="openai"):
                 openai_tab.build(demo)
             with gr.Tab("Data", id="data"):

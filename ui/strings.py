@@ -131,3 +131,68 @@ OPENAI_SYNC_FAILED = "Could not refresh {job}: {error}"
 OPENAI_CANCELLED = "Cancelled {job_id}."
 OPENAI_PRICES_SAVED = "Saved the price table to {path}; estimates use it from now on."
 OPENAI_LEDGER_EXPORTED = "Wrote {rows} ledger row(s) to {name}."
+
+STUDY_INTRO = ("Run a **hyperparameter search** (Optuna: TPE, random or grid sampling; successive halving, Hyperband, "
+               "median or patience pruning; two-phase or early-score protocol) or one of the **studies** (LoRA rank, "
+               "method comparison, data efficiency, data selection) on a base model and a data set. Trials appear "
+               "live with their state and score; the best configuration can be trained or evaluated in one click; "
+               "the report, its tables and plots show when the job ends.")
+STUDY_KIND_LABELS = {
+    "search": "Hyperparameter search", "lora-rank": "LoRA-rank study", "method-comparison": "Method comparison",
+    "data-efficiency": "Data-efficiency curve", "data-selection": "Data selection",
+}
+STUDY_SEARCH_HELP = ("**Search space**: one line per training-config field (`learning_rate`, `batch_size`, "
+                     "`method.rank`, `method.alpha_k`, `method.dropout` …) as `{type: float|int|categorical, low, "
+                     "high, step, log, choices}` or a list of choices. Phase 1 runs the trials (steps per trial, "
+                     "pruned at evaluations); phase 2 trains the top k at the full length (max steps per run).")
+STUDY_STUDY_HELP = ("Each study trains one run per row at the full length (max steps per run) and writes a report "
+                    "with its tables and plots. Only the knobs of the chosen study are used.")
+STUDY_EMPTY_SPACE = "Search space (space) is empty: name at least one field to search, e.g. learning_rate."
+STUDY_BAD_SPACE_YAML = "Search space (space) is not valid YAML{line}: {reason}."
+STUDY_SPACE_NOT_MAPPING = ("Search space (space) must map field names to ranges, e.g. `learning_rate: {type: float, "
+                           "low: 1.0e-5, high: 1.0e-3, log: true}`.")
+STUDY_BAD_LIST = "{label} ({name}): {item!r} is not a whole number of at least 1{extra}."
+STUDY_EMPTY_LIST = "{label} ({name}) is empty: list at least one value, separated by commas."
+STUDY_UNKNOWN_KIND = "What to run (kind) {kind!r} is not one of {known}."
+STUDY_CHECK_OK = "✅ Ready."
+STUDY_CHECK_FAILED = "❌ Not ready: {error}"
+STUDY_CHECK_SEARCH = ("Search over {params}: {trials} {protocol} trial(s) scored after {steps} of {per} step(s), "
+                      "evaluated every {every}; {sampler} sampler, {pruner} pruner; then {top_k} full-length run(s) "
+                      "of {full} steps.")
+STUDY_CHECK_STUDY = "{study} study: each run trains {steps} steps; primary metric {metric}."
+STUDY_STARTED = "Started `{run_id}`."
+STUDY_NO_RUN = "Start a search or study, or pick a recent one to watch."
+STUDY_UNKNOWN_RUN = "There is no search or study {run_id!r} in the store."
+STUDY_RUN_STATUS = {
+    "queued": "⏳ Status: **queued** (waiting for its process and the device)",
+    "running": "🏃 Status: **running**{phase}",
+    "done": "✅ Status: **done**",
+    "failed": "❌ Status: **failed**: {error}",
+    "cancelled": "⏹ Status: **cancelled**",
+}
+STUDY_PHASE1 = ": phase 1, {done}/{total} trials finished"
+STUDY_PHASE2 = ": phase 2, full-length run of the top {place} (`run:{run_id}`)"
+STUDY_STARTING = ": loading the data and the model …"
+STUDY_WAITING_TRIALS = "_Waiting for the first trial …_"
+STUDY_STUDY_FIGURES = "{done} run(s) complete, {failed} failed; {steps} training steps so far."
+STUDY_SAVED_NOTE = ("Phase 1 ran **{steps} of {unpruned} steps** that the same trials would have run unpruned: "
+                    "**{saved} compute saved** (from {source}).")
+STUDY_PREDICTION = ("Early scores vs final ones: Spearman {spearman} over {pairs} configurations; top-{top_k} overlap "
+                    "{overlap} of {top_k}.")
+STUDY_NO_BEST_YET = "_No complete trial yet._"
+STUDY_SO_FAR = " (so far)"
+STUDY_BEST = "**{metric} = {value}**{so_far}, {where}:\n\n```yaml\n{params}\n```"
+STUDY_BEST_RUN = "**{label}**: {metric} = {value} (`run:{run_id}`)"
+STUDY_NO_REPORT = "_This run wrote no report (report.md)._"
+STUDY_CANCELLED = "Cancelled {run_id}."
+STUDY_ALREADY_FINISHED = "{run_id} had already finished ({status}); nothing to cancel."
+STUDY_TRAIN_ONLY_SEARCH = "Train this applies to searches: a study's runs are already trained (Evaluate this works)."
+STUDY_NO_BEST = "{run_id} has no complete trial yet: there is no best configuration to train."
+STUDY_NO_BEST_RUN = ("{run_id} has no full-length run of its best configuration yet: wait for phase 2, or use Train "
+                     "this first and evaluate that run in the Evaluate tab.")
+STUDY_TRAIN_STARTED = ("Started training `{run_id}` with the best parameters at full length: watch it in the "
+                       "**Fine-tune** tab (`run:{run_id}` when done).")
+STUDY_EVALUATE_STARTED = "Started evaluation `{run_id}` on {benchmark}: watch it in the **Evaluate** tab."
+STUDY_NO_VALIDATION = ("Validation split (eval_split): {dataset} has no {split!r} split, and every trial is scored on "
+                       "validation data: give a validation set (eval_dataset) or another split.")
+STUDY_VALIDATION = "{count} validation examples from {source}"
