@@ -172,13 +172,13 @@ def run_phase2(config: SearchConfig, study, run_dir: Path, emit) -> list[dict]:
         full.tensorboard = bool(config.base_config().tensorboard)
         emit("final", number=trial.number, place=place, state="running", params=trial.params, run_id=run_id)
         target = run_dir.parent / run_id
-        _register(run_id, target, f"search {run_dir.name}: trial {trial.number} at full length")
+        register_run(run_id, target, f"search {run_dir.name}: trial {trial.number} at full length")
         try:
             result = run_trial(full, target, keep_weights=True)
-            _finish(run_id, "done")
+            finish_run(run_id, "done")
         except Exception as exc:  # noqa: BLE001 - one failed full run does not end the search
             error = f"{type(exc).__name__}: {exc}"
-            _finish(run_id, "failed", error)
+            finish_run(run_id, "failed", error)
             emit("final", number=trial.number, place=place, state="failed", params=trial.params, run_id=run_id,
                  error=error)
             continue
@@ -191,7 +191,7 @@ def run_phase2(config: SearchConfig, study, run_dir: Path, emit) -> list[dict]:
     return finals
 
 
-def _register(run_id: str, folder: Path, title: str):
+def register_run(run_id: str, folder: Path, title: str):
     import store
     from store.tables import Run
 
@@ -202,7 +202,7 @@ def _register(run_id: str, folder: Path, title: str):
                       pid=os.getpid()))
 
 
-def _finish(run_id: str, status: str, error: str | None = None):
+def finish_run(run_id: str, status: str, error: str | None = None):
     import jobs
 
     jobs.set_status(run_id, status, error=error)

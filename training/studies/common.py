@@ -17,12 +17,12 @@ def slug(label: str) -> str:
 def train_run(study, study_dir: Path, label: str, config, emit) -> dict:
     """Train `config` as run `<study id>-<label>`; add the benchmark's scores when the study names one. A failed run
     is a row with its error: the study goes on."""
-    from training.search.engine import _finish, _register
+    from training.search.engine import finish_run, register_run
     from training.search.trial import run_trial
 
     run_id = f"{study_dir.name}-{slug(label)}"
     target = study_dir.parent / run_id
-    _register(run_id, target, f"{study.study} study {study_dir.name}: {label}")
+    register_run(run_id, target, f"{study.study} study {study_dir.name}: {label}")
     emit("study_run", label=label, state="running", run_id=run_id)
     started = time.time()
     try:
@@ -32,13 +32,13 @@ def train_run(study, study_dir: Path, label: str, config, emit) -> dict:
                        train_seconds=result.summary.get("train_seconds"))
         if study.benchmark:
             metrics.update(benchmark_scores(study, run_id, target, emit))
-        _finish(run_id, "done")
+        finish_run(run_id, "done")
     except Exception as exc:  # noqa: BLE001 - one failed run is a row, not the end of the study
         import traceback
 
         traceback.print_exc()
         error = f"{type(exc).__name__}: {exc}"
-        _finish(run_id, "failed", error)
+        finish_run(run_id, "failed", error)
         row = {"label": label, "state": "failed", "run_id": run_id, "error": error, "metrics": {},
                "seconds": round(time.time() - started, 1)}
         emit("study_run", **row)
