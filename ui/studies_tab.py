@@ -693,15 +693,12 @@ def live_plots(view: StudyView, every: float = LIVE_PLOT_SECONDS) -> tuple[objec
 
 def _draw_live(journal: Path, study_name: str) -> list:
     import io
-    import warnings
 
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import optuna
-    import optuna.visualization.matplotlib as ovm
     from PIL import Image
+
+    from training.search.report import optuna_figure
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
@@ -710,15 +707,8 @@ def _draw_live(journal: Path, study_name: str) -> list:
     for function, title in (("plot_optimization_history", "Optimization history (live)"),
                             ("plot_intermediate_values", "Validation metric at each evaluation (live)")):
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                axes = getattr(ovm, function)(study)
-            figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
-            figure.suptitle(title)
-            figure.set_size_inches(8, 5)
-            figure.tight_layout()
             buffer = io.BytesIO()
-            figure.savefig(buffer, format="png", dpi=80)
+            optuna_figure(study, function, title).savefig(buffer, format="png", dpi=80)
             buffer.seek(0)
             image = Image.open(buffer)
             image.load()

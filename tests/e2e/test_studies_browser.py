@@ -9,27 +9,12 @@ import threading
 import time
 
 from tests.conftest import ROOT, build_tiny_llama
+from tests.e2e.test_finetune_browser import text_of, wait_for_text
 
 SCREENSHOTS = ROOT / ".cache"
 CHAT = [{"messages": [{"role": "user", "content": f"Which enzyme does aspirin inhibit? (case {i})"},
                       {"role": "assistant", "content": "Aspirin irreversibly inhibits cyclooxygenase (COX-1 and COX-2)."}]}
         for i in range(16)]
-
-
-def text_of(page, selector) -> str:
-    return page.locator(selector).inner_text()
-
-
-def wait_for_text(page, selector, needle, timeout=60, fail_on=None):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        text = text_of(page, selector)
-        if needle in text:
-            return text
-        if fail_on and fail_on in text:
-            raise AssertionError(f"{selector} says {fail_on!r} while waiting for {needle!r}: {text!r}")
-        time.sleep(0.2)
-    raise AssertionError(f"{needle!r} not in {selector} after {timeout} s: {text_of(page, selector)!r}")
 
 
 def fill(page, elem_id, value, enter=False):

@@ -72,7 +72,7 @@ def _load(path):
     return SearchConfig.from_yaml(path)
 
 
-def _config_errors():
+def config_errors():
     from data.records import DataError
     from models.errors import ModelError
     from training.config import ConfigError
@@ -92,7 +92,7 @@ def _cmd_run(args) -> int:
         config.check()
         if config.storage:
             engine.open_storage(config.storage, None)
-    except _config_errors() as exc:
+    except config_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.run_dir:
@@ -121,7 +121,7 @@ def _cmd_check(args) -> int:
         base = config.check()
         if config.storage:
             engine.open_storage(config.storage, None)
-    except _config_errors() as exc:
+    except config_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{len(config.space)} parameter(s), {config.trials} trial(s) of {config.scored_steps()} step(s) on "
@@ -139,7 +139,7 @@ def _cmd_create(args) -> int:
         config.storage = args.storage
         config.check()
         engine.open_study(config, args.study, None)
-    except _config_errors() as exc:
+    except config_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({"study": args.study, "storage": engine.masked(args.storage), "trials": config.trials}))
@@ -154,7 +154,7 @@ def _cmd_worker(args) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         ran = engine.worker(args.study, args.storage, run_dir, emitter(run_dir, args.quiet), args.trials)
-    except _config_errors() as exc:
+    except config_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({"study": args.study, "trials_run": ran, "run_dir": str(run_dir)}))

@@ -78,31 +78,38 @@ def summarize(config, study, phases: list[dict], finals: list[dict]) -> dict:
             "steps_total": sum(p["steps"] for p in phases)}
 
 
-def plots(study, folder: Path) -> dict[str, str]:
-    """Optuna's matplotlib plots as PNG; a plot that needs more finished trials is left out with the reason."""
+def optuna_figure(study, function: str, title: str):
+    """One of Optuna's matplotlib plots as a titled 8×5 figure; the caller saves and closes it."""
     import warnings
 
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import optuna.visualization.matplotlib as ovm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        axes = getattr(ovm, function)(study)
+    figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+    figure.suptitle(title)
+    figure.set_size_inches(8, 5)
+    figure.tight_layout()
+    return figure
+
+
+def plots(study, folder: Path) -> dict[str, str]:
+    """Optuna's matplotlib plots as PNG; a plot that needs more finished trials is left out with the reason."""
+    import matplotlib.pyplot as plt
 
     skipped = {}
     for name, (function, title) in PLOTS.items():
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                axes = getattr(ovm, function)(study)
-            figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
-            figure.suptitle(title)
-            figure.set_size_inches(8, 5)
-            figure.tight_layout()
+            figure = optuna_figure(study, function, title)
             figure.savefig(folder / name, dpi=90)
-            plt.close(figure)
         except Exception as exc:  # noqa: BLE001 - e.g. importances need two complete trials
             skipped[name] = f"{type(exc).__name__}: {exc}"
             (folder / name).unlink(missing_ok=True)
+        finally:
             plt.close("all")
     return skipped
 

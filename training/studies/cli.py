@@ -11,19 +11,13 @@ import json
 import sys
 from pathlib import Path
 
+from training.search.cli import config_errors
+
 
 def _load(path):
     from training.studies.config import StudyConfig
 
     return StudyConfig.from_yaml(path)
-
-
-def _errors():
-    from data.records import DataError
-    from models.errors import ModelError
-    from training.config import ConfigError
-
-    return ConfigError, DataError, ModelError
 
 
 def _cmd_run(args) -> int:
@@ -37,7 +31,7 @@ def _cmd_run(args) -> int:
     try:
         study = _load(path)
         base = study.check()
-    except _errors() as exc:
+    except config_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.run_dir:
@@ -67,7 +61,7 @@ def _cmd_check(args) -> int:
     try:
         study = _load(args.config_file)
         base = study.check()
-    except _errors() as exc:
+    except config_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{study.study} on {base.base_model}, {base.dataset}")
