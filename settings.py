@@ -66,3 +66,10 @@ def store_url() -> str:
     A team shares one leaderboard by pointing PHARMATUNE_STORE_URL at PostgreSQL (postgresql+psycopg://...).
     """
     return os.environ.get("PHARMATUNE_STORE_URL") or f"sqlite:///{(runs_dir() / 'pharmatune.sqlite').resolve()}"
+
+
+def step_gate_file() -> Path | None:
+    """A test hook (PHARMATUNE_STEP_GATE): while this file holds a number N, training waits after step N until the
+    file is removed or holds a larger number. Lets a test catch a run mid-training without racing the clock."""
+    value = os.environ.get("PHARMATUNE_STEP_GATE")
+    return Path(value) if value else None

@@ -13,6 +13,7 @@ import os
 import random
 from pathlib import Path
 
+import settings
 from training.config import ConfigError, TrainConfig
 
 
@@ -193,6 +194,27 @@ def rank_log_callback(run_dir: Path):
     return RankLog()
 
 
+def step_gate_callback(gate: Path):
+    """Waits before step N + 1 while `gate` holds N (settings.step_gate_file), so step N's events and checkpoint
+    are written first: tests hold a run at a known step."""
+    import time
+
+    from transformers import TrainerCallback
+
+    def held_at(step: int) -> bool:
+        try:
+            return step >= int(gate.read_text().strip() or "0")
+        except (OSError, ValueError):
+            return False  # no file (or not a number yet): run on
+
+    class StepGate(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            while held_at(state.global_step):
+                time.sleep(0.05)
+
+    return StepGate()
+
+
 # -- the recipe ----------------------------------------------------------------------------------------------
 def setup(config: TrainConfig, emit) -> dict:
     """Everything up to the first step: data, model, method, features. Raises ConfigError / DataError /
@@ -200,7 +222,6 @@ def setup(config: TrainConfig, emit) -> dict:
     import torch
     from transformers import AutoConfig, AutoTokenizer, set_seed
 
-    import settings
     from models.run import base_folder
     from training import methods, tasks
 
@@ -319,6 +340,8 @@ def train(config: TrainConfig, run_dir: Path, emit, *, resume: bool = False) -> 
          notes=parts["notes"], **parts["counts"])
     trainer_ref: dict = {}
     callbacks = [events_callback(emit, trainer_ref, started), rank_log_callback(run_dir)]
+    if settings.step_gate_file():
+        callbacks.append(step_gate_callback(settings.step_gate_file()))
     if config.eval_benchmarks and rank == 0:
         from training.benchmark_callback import benchmark_callback
 
