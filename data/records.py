@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from errors import UserError
+
 ROLES = ("system", "user", "assistant")
 
 
-class DataError(Exception):
+class DataError(UserError):
     """A data set cannot be used as asked; the message names the file, line and field."""
 
 

@@ -7,9 +7,7 @@ from dataclasses import dataclass
 
 import yaml
 
-
-class ConfigError(ValueError):
-    pass
+from errors import ConfigError
 
 
 @dataclass

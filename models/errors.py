@@ -1,7 +1,8 @@
 """Errors a user can act on. Their text is shown as is in the UI and the CLI, so it must name the problem."""
+from errors import UserError
 
 
-class ModelError(Exception):
+class ModelError(UserError):
     """A model could not be resolved, loaded or run; the message says which reference and why."""
 
 

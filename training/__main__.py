@@ -74,7 +74,7 @@ def check(config) -> list[str]:
         from transformers import AutoModelForMaskedLM as auto
     with torch.device("meta"):
         skeleton = auto.from_config(model_config)
-    if config.method.name in ("lora", "qlora", "bitfit") or config.method.targets != "all-linear":
+    if methods.get(config.method.name).picks_targets or config.method.targets != "all-linear":
         targets = methods.resolve_targets(skeleton, config.method)
     else:
         targets = ["(peft defaults)"]

@@ -8,16 +8,14 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from errors import ConfigError
+from training.methods import METHODS
+
 TASKS = ("sft", "classification", "regression", "pretrain")
-METHODS = ("full", "lora", "ia3", "bitfit", "qlora")
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 BATCHING = ("padding_free", "padding")
 OBJECTIVES = ("auto", "causal", "masked")
-
-
-class ConfigError(ValueError):
-    """A config that cannot run; the message names the field."""
 
 
 @dataclass

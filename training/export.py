@@ -125,7 +125,7 @@ def model_card(run_id: str) -> Path:
     base = config.get("base_model", "")
     lines = [
         "---",
-        yaml.safe_dump({"library_name": "peft" if method.get("name") in ("lora", "qlora", "ia3") else "transformers",
+        yaml.safe_dump({"library_name": "peft" if _is_peft(method.get("name")) else "transformers",
                         "base_model": base, "tags": ["pharmatune", str(method.get("name")), str(config.get("task"))]},
                        sort_keys=False).strip(),
         "---",
@@ -197,3 +197,9 @@ def push(run_id: str, repo_id: str | None) -> str:
     except Exception as exc:  # noqa: BLE001 - offline, refused, rate-limited: one sentence
         raise ModelError(f"Could not push run:{run_id} to {repo_id}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
     return f"https://huggingface.co/{repo_id}"
+
+
+def _is_peft(method_name) -> bool:
+    from training.methods import METHODS
+
+    return method_name in METHODS and METHODS[method_name].is_peft

@@ -18,6 +18,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from training import methods
+from training.methods import METHODS
+from training.search.config import DIRECTIONS, PROTOCOLS, PRUNERS, SAMPLERS
+from training.studies.config import SELECTIONS
 from ui import strings
 
 KINDS = ("search", "lora-rank", "method-comparison", "data-efficiency", "data-selection")
@@ -26,12 +30,6 @@ MODULES = {"search": "training.search", "study": "training.studies"}  # python -
 CLI = {"search": "python -m training search run {path}", "study": "python -m training study run {path}"}
 TICK_SECONDS = 1.0
 LIVE_PLOT_SECONDS = 6.0  # the live plots from study.journal are redrawn at most this often (per run)
-SAMPLERS = ("tpe", "random", "grid")
-PRUNERS = ("successive_halving", "hyperband", "median", "patience", "none")
-PROTOCOLS = ("two-phase", "early-score", "single")
-DIRECTIONS = ("minimize", "maximize")
-METHODS = ("full", "lora", "ia3", "bitfit", "qlora")
-SELECTIONS = ("none", "influence", "shapley")
 DEFAULT_SPACE = """\
 learning_rate: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}
 method.rank: [4, 8, 16]
@@ -58,7 +56,7 @@ FORM_DEFAULTS: dict = {
     # studies
     "metric": "eval_loss", "ranks": "1, 6, 14, 64, intrinsic", "alpha_k": 8.0, "intrinsic": "max",
     "intrinsic_examples": 200, "benchmark": "", "benchmark_limit": 20,
-    "methods": ["full", "lora", "ia3", "bitfit"], "selections": ["none", "influence", "shapley"],
+    "methods": methods.names(needs_cuda=False), "selections": list(SELECTIONS),
     "sizes": "50, 100, 200, 400, 800", "epsilon": 0.02, "pool": "", "select_rule": "positive", "select_k": 0,
 }
 FIELDS = list(FORM_DEFAULTS)
@@ -832,7 +830,6 @@ def build(demo=None) -> None:
     import gradio as gr
 
     import settings
-    from training.config import METHODS as TRAIN_METHODS
     from training.config import TASKS
     from ui import evaluate_tab, finetune_tab
 
@@ -860,7 +857,7 @@ def build(demo=None) -> None:
                                        "the validation split)", elem_id="st-eval-dataset")
         w["eval_split"] = gr.Textbox(value=d["eval_split"], label="Validation split", elem_id="st-eval-split")
         w["task"] = gr.Dropdown(list(TASKS), value=d["task"], label="Task", elem_id="st-task")
-        w["method"] = gr.Dropdown(list(TRAIN_METHODS), value=d["method"], label="Method", elem_id="st-method")
+        w["method"] = gr.Dropdown(list(METHODS), value=d["method"], label="Method", elem_id="st-method")
     with gr.Row():
         w["max_steps"] = gr.Number(value=d["max_steps"], precision=0, label="Max steps per run (full length)",
                                    elem_id="st-max-steps")

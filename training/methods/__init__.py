@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from training.config import ConfigError, MethodConfig
+from errors import ConfigError
+
+if TYPE_CHECKING:
+    from training.config import MethodConfig
 
 # Output heads stay out of "all-linear" (adapting a 49k-row vocabulary projection is neither cheap nor wanted).
 HEAD_NAMES = ("lm_head", "score", "classifier", "cls", "pre_classifier", "qa_outputs")
@@ -15,9 +19,19 @@ HEAD_NAMES = ("lm_head", "score", "classifier", "cls", "pre_classifier", "qa_out
 
 @dataclass(frozen=True)
 class Method:
+    """A method's capabilities: what every config check, dropdown, study and export reads instead of its name."""
+
     module: str  # training.methods.<module>: apply(model, cfg, task) -> (model, notes)
     saves: str  # "adapter" (a PEFT folder beside the base) or "model" (full weights)
     description: str
+    low_rank: bool = False  # trains LoRA matrices: method.rank / alpha apply, the LoRA-rank study can use it
+    picks_targets: bool = False  # adapts the layers named by method.targets (all-linear: every linear layer)
+    needs_cuda: bool = False  # refused before the job starts elsewhere (see preflight)
+
+    @property
+    def is_peft(self) -> bool:
+        """Saves a PEFT adapter folder (library_name: peft on the Hub), loaded on top of its base."""
+        return self.saves == "adapter"
 
     def apply(self, model, cfg: MethodConfig, task: str):
         return importlib.import_module(f"training.methods.{self.module}").apply(model, cfg, task)
@@ -33,13 +47,21 @@ class Method:
         return extra(cfg) if extra else {}
 
 
-METHODS: dict[str, Method] = {
+METHODS: dict[str, Method] = {  # the one list of method names
     "full": Method("full", "model", "all weights train"),
-    "lora": Method("lora", "adapter", "low-rank adapters on the chosen linear layers"),
+    "lora": Method("lora", "adapter", "low-rank adapters on the chosen linear layers", low_rank=True,
+                   picks_targets=True),
     "ia3": Method("ia3", "adapter", "learned rescaling vectors on keys, values and feed-forward layers"),
-    "bitfit": Method("bitfit", "model", "only bias terms train (zero-initialised where the model has none)"),
-    "qlora": Method("qlora", "adapter", "LoRA on a 4-bit quantised base (CUDA and bitsandbytes only)"),
+    "bitfit": Method("bitfit", "model", "only bias terms train (zero-initialised where the model has none)",
+                     picks_targets=True),
+    "qlora": Method("qlora", "adapter", "LoRA on a 4-bit quantised base (CUDA and bitsandbytes only)", low_rank=True,
+                    picks_targets=True, needs_cuda=True),
 }
+
+
+def names(**capabilities) -> list[str]:
+    """Method names with the given capabilities, e.g. names(low_rank=True) or names(needs_cuda=False)."""
+    return [n for n, m in METHODS.items() if all(getattr(m, k) == v for k, v in capabilities.items())]
 
 
 def get(name: str) -> Method:

@@ -3,16 +3,37 @@ round-trips through YAML; each study checks the fields it uses (STUDIES in train
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from training import methods
 from training.config import ConfigError, TrainConfig, _build
 
 STUDY_NAMES = ("lora-rank", "method-comparison", "data-efficiency", "data-selection")
 SELECTIONS = ("none", "influence", "shapley")
-LOWER_IS_BETTER = ("loss", "rmse", "mae", "perplexity")
+# The one validation figure the Trainer computes itself rather than a registered metric: eval_loss.
+TRAINER_OUTPUTS = {"loss": False}
+
+
+def higher_is_better(metric: str) -> bool:
+    """A study metric's direction, from the metric registry: `eval_<output>` for a validation metric (eval_rmse,
+    eval_accuracy), else a benchmark metric's output (unparseable, questeval). Unknown names are refused, never
+    guessed, so a report cannot rank its runs backwards."""
+    from evaluation.metrics import all_metrics, output_direction
+
+    output = metric.removeprefix("eval_")
+    if output in TRAINER_OUTPUTS:
+        return TRAINER_OUTPUTS[output]
+    direction = output_direction(output)
+    if direction is None:
+        known = sorted({o for m in all_metrics().values() for o in m.outputs} | set(TRAINER_OUTPUTS))
+        close = difflib.get_close_matches(output, known, n=1)
+        raise ConfigError(f"metric {metric!r}: no registered metric reports {output!r}, so whether higher or lower "
+                          "is better is unknown." + (f" Did you mean {close[0]!r}?" if close else ""))
+    return direction
 
 
 @dataclass
@@ -29,7 +50,7 @@ class StudyConfig:
     benchmark_limit: int = 20
     judge: str | None = None  # the QuestEval judge (default: the benchmark's)
     # method-comparison (the regression study): rows are methods, columns data-selection strategies
-    methods: list = field(default_factory=lambda: ["full", "lora", "ia3", "bitfit"])
+    methods: list = field(default_factory=lambda: methods.names(needs_cuda=False))  # those that run anywhere
     selections: list = field(default_factory=lambda: ["none", "influence", "shapley"])
     # data-selection: candidates from a secondary set, scored against the validation set
     pool: str | None = None  # the secondary dataset whose examples may be added to train
@@ -48,8 +69,6 @@ class StudyConfig:
         from training.studies.registry import STUDIES
 
         if self.study not in STUDIES:
-            import difflib
-
             close = difflib.get_close_matches(str(self.study), list(STUDIES), n=1)
             raise ConfigError(f"study {self.study!r} is not one of {', '.join(STUDIES)}."
                               + (f" Did you mean {close[0]!r}?" if close else ""))
@@ -68,6 +87,7 @@ class StudyConfig:
         elif not self.benchmark:
             raise ConfigError(f"metric {self.metric!r} is not a validation metric (eval_*): name the benchmark that "
                               "scores it (benchmark).")
+        higher_is_better(self.metric)  # an unknown direction is refused here, before any run
         STUDIES[self.study].check(self, base)
         return base
 
@@ -75,7 +95,7 @@ class StudyConfig:
         return TrainConfig.from_dict(dict(self.train or {}), "train")
 
     def lower_is_better(self) -> bool:
-        return any(word in self.metric for word in LOWER_IS_BETTER)
+        return not higher_is_better(self.metric)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

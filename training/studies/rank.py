@@ -10,14 +10,16 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from training import methods
 from training.config import ConfigError
 from training.studies import common
+from training.studies.config import higher_is_better
 
 INTRINSIC = "intrinsic"
-COLUMNS = [  # (metric, header, lower is better)
+COLUMNS = [  # (figure, header, lower is better; None: the metric registry says)
     ("trainable_percent", "trainable %", True), ("train_seconds", "training time (s)", True),
-    ("eval_loss", "eval loss", True), ("questeval", "QuestEval-style", False), ("token_f1", "F1", False),
-    ("questeval_f1_hmean", "harmonic mean", False),
+    ("eval_loss", "eval loss", None), ("questeval", "QuestEval-style", None), ("token_f1", "F1", None),
+    ("questeval_f1_hmean", "harmonic mean", None),
 ]
 
 
@@ -33,8 +35,9 @@ def check(study, base):
         raise ConfigError(f"intrinsic {study.intrinsic!r} is not one of max, mean.")
     if int(study.intrinsic_examples) < 3:
         raise ConfigError("intrinsic_examples must be at least 3 (TwoNN needs distinct points).")
-    if base.method.name not in ("lora", "qlora"):
-        raise ConfigError(f"The LoRA-rank study trains LoRA: set train.method.name to lora or qlora "
+    if base.method.name not in methods.names(low_rank=True):
+        raise ConfigError(f"The LoRA-rank study trains LoRA: set train.method.name to "
+                          f"{' or '.join(methods.names(low_rank=True))} "
                           f"(got {base.method.name}).")
 
 
@@ -92,6 +95,7 @@ def run(study, run_dir: Path, emit) -> dict:
 def _rankings(rows: list[dict], columns):
     """Each metric cell becomes 'value (#place)'."""
     for metric, _, lower in columns:
+        lower = not higher_is_better(metric) if lower is None else lower
         scored = sorted((r for r in rows if r.get(metric) is not None), key=lambda r: r[metric], reverse=not lower)
         for place, r in enumerate(scored, 1):
             r[f"{metric}_place"] = place
