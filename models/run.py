@@ -65,7 +65,7 @@ def base_folder(ref: str) -> Path:
         kind, folder = weights(rest)
         if kind == "model":
             return folder
-        from training.export import merged
+        from models.merge import merged
 
         return merged(rest)
     raise ModelError(f"{ref}: {scheme}: models cannot be fine-tuned here (use the OpenAI tab for OpenAI models).")
@@ -74,14 +74,23 @@ def base_folder(ref: str) -> Path:
 def is_masked_lm(config: dict, folder: Path) -> bool:
     """Whether a pretraining run (its config.yaml as a dict) trained a masked LM, as training decided it for the
     model in `folder` (its base, or its own weights)."""
-    from types import SimpleNamespace
-
     from transformers import AutoConfig
 
-    from training.tasks.pretrain import objective
+    model_config = AutoConfig.from_pretrained(str(folder), trust_remote_code=settings.trust_remote_code())
+    return lm_objective(config.get("objective", "auto"), model_config) == "masked"
 
-    chosen = SimpleNamespace(objective=config.get("objective", "auto"))  # the one field objective() reads
-    return objective(chosen, AutoConfig.from_pretrained(str(folder), trust_remote_code=settings.trust_remote_code())) == "masked"
+
+def lm_objective(chosen: str, model_config) -> str:
+    """causal or masked: what a pretraining run with `objective: chosen` trains on this model (auto: causal for
+    decoders, masked for encoders that have a masked-LM head)."""
+    if chosen != "auto":
+        return chosen
+    architectures = getattr(model_config, "architectures", None) or []
+    if any(a.endswith("ForCausalLM") for a in architectures) or getattr(model_config, "is_decoder", False):
+        return "causal"
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    return "masked" if model_config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES else "causal"
 
 
 def load(rest: str):

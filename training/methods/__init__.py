@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from training.config import MethodConfig
 
 # Output heads stay out of "all-linear" (adapting a 49k-row vocabulary projection is neither cheap nor wanted).
-HEAD_NAMES = ("lm_head", "score", "classifier", "cls", "pre_classifier", "qa_outputs")
+from models.merge import HEAD_NAMES  # noqa: E402 - the one list, where merging (below training) needs it too
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 from data.records import DataError
+from models.run import lm_objective
 from training.config import ConfigError
 from training.tasks import records
 
@@ -23,14 +24,7 @@ def prepare(config, items, model_config) -> dict:
 
 
 def objective(config, model_config) -> str:
-    if config.objective != "auto":
-        return config.objective
-    architectures = getattr(model_config, "architectures", None) or []
-    if any(a.endswith("ForCausalLM") for a in architectures) or getattr(model_config, "is_decoder", False):
-        return "causal"
-    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
-
-    return "masked" if model_config.model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES else "causal"
+    return lm_objective(config.objective, model_config)
 
 
 def load_items(config, split) -> list[str]:
