@@ -45,7 +45,7 @@ def timed(fn):
 
 
 def main() -> None:
-    from data.lengths import token_counter
+    from models.tokenizers import token_counter
     from data.validation import validate
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,7 +26,7 @@ def _read_options(args) -> dict:
 
 
 def cmd_validate(args) -> int:
-    from data.lengths import token_counter
+    from models.tokenizers import token_counter
     from data.validation import validate
 
     counter = token_counter(args.model) if args.max_tokens else None
@@ -63,7 +63,8 @@ def cmd_split(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    from data.lengths import analyze, token_counter
+    from data.lengths import analyze
+    from models.tokenizers import token_counter
     from data.validation import validate
 
     counter = token_counter(args.model) if args.model else None

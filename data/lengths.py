@@ -17,10 +17,9 @@ SAMPLE_FOR_SUGGESTION = 1000  # the regression study picked its maximum from the
 ROUND_TO = 64
 
 
-def token_counter(model_ref: str) -> Callable[[list[Record]], list[int]]:
-    from models.tokenizers import load_tokenizer
-
-    tokenizer = load_tokenizer(model_ref)
+def tokenizer_counter(tokenizer) -> Callable[[list[Record]], list[int]]:
+    """records -> token lengths with this (transformers) tokenizer, chat template applied where it has one.
+    models.tokenizers.token_counter(ref) builds one from a model reference."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
 
     render = _template_renderer(tokenizer) if getattr(tokenizer, "chat_template", None) else None

@@ -40,3 +40,10 @@ def load_tokenizer(ref: str):
         return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=settings.trust_remote_code())
     except Exception as exc:  # noqa: BLE001 - many loader error types; the user needs one sentence
         raise ModelError(f"{ref}: no usable tokenizer in {folder} ({type(exc).__name__}: {exc})") from exc
+
+
+def token_counter(ref: str):
+    """records -> token lengths for the model `ref` (chat template applied): what length checks and stats use."""
+    from data.lengths import tokenizer_counter
+
+    return tokenizer_counter(load_tokenizer(ref))

@@ -81,7 +81,8 @@ def _options(fmt: str | None, mapping: str | None) -> tuple[str | None, dict]:
 def inspect(path: Path, fmt: str | None = None, mapping: str | None = None, tokenizer_ref: str | None = None,
             max_tokens: int | None = None, train: Path | str | None = None, progress=None) -> Inspection:
     """Validate the whole file (streamed), then summarize: never raises for bad data, it reports it."""
-    from data.lengths import analyze, token_counter
+    from data.lengths import analyze
+    from models.tokenizers import token_counter
     from data.validation import validate
 
     fmt, options = _options(fmt, mapping)
