@@ -5,7 +5,8 @@ from collections import Counter
 
 import pytest
 
-from data.lengths import ROUND_TO, SAMPLE_FOR_SUGGESTION, analyze, histogram, suggest_max_length, token_counter
+from data.lengths import ROUND_TO, SAMPLE_FOR_SUGGESTION, analyze, histogram, suggest_max_length
+from models.tokenizers import token_counter
 from data.records import DataError, Record
 from data.splits import STUDY_FRACTIONS, parse_fractions, split
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from data import validation
-from data.lengths import token_counter
+from models.tokenizers import token_counter
 from data.records import DataError, Record
 from data.validation import MAX_KEPT_ISSUES, load, validate
 
