@@ -61,7 +61,7 @@ class InputProblem(ValueError):
 @dataclass
 class Checked:
     config: object  # TrainConfig
-    lines: list[str]  # what training.__main__.check found (examples, targets)
+    lines: list[str]  # what training.preflight.check found (examples, targets)
     examples: int
     steps: int
     steps_markdown: str
@@ -228,11 +228,11 @@ def count_examples(config, lines: list[str]) -> int:
 
 
 def check_config(config) -> Checked:
-    """training.__main__.check (data validates, the method can run here, targets match), the planned steps and a
+    """training.preflight.check (data validates, the method can run here, targets match), the planned steps and a
     time estimate with its assumption. Errors become InputProblem with a readable sentence, never a traceback."""
     from data.records import DataError
     from models.errors import ModelError
-    from training.__main__ import check
+    from training.preflight import check
     from training.config import ConfigError
     from training.recipe import planned_steps
 
