@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
 
 import yaml
 
+from config_loader import build
 from errors import ConfigError
 
 
@@ -44,15 +44,10 @@ class EvalConfig:
     def from_dict(cls, spec: dict, where: str = "config") -> "EvalConfig":
         if not isinstance(spec, dict):
             raise ConfigError(f"{where}: expected a mapping of fields")
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in spec:
-            if key not in names:
-                close = difflib.get_close_matches(key, names, n=1)
-                raise ConfigError(f"{where}: unknown field {key!r}." + (f" Did you mean {close[0]!r}?" if close else ""))
         for key in ("models", "benchmarks"):
             if key not in spec:
                 raise ConfigError(f"{where}: the field {key!r} is missing")
-        return cls(**spec)
+        return build(cls, spec, where)
 
     @classmethod
     def from_yaml(cls, path) -> "EvalConfig":

@@ -1,4 +1,4 @@
-"""Imports point down the layers (DESIGN.md: settings → store → jobs → prompts → data → models → evaluation →
+"""Imports point down the layers (DESIGN.md: settings, errors → config_loader → store → jobs → prompts → data → models → evaluation →
 training → ui → app). Every import counts, top-level or inside a function, so a cycle cannot hide in a function.
 
 Entry points (`__main__.py`, `cli.py`) wire layers together like the app does: they may import anything below
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-LAYERS = [("settings", "errors"), ("store",), ("jobs",), ("prompts",), ("data",), ("models",), ("evaluation",),
+LAYERS = [("settings", "errors"), ("config_loader",), ("store",), ("jobs",), ("prompts",), ("data",), ("models",), ("evaluation",),
           ("training",), ("ui",), ("app",)]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
 ENTRY_POINTS = ("__main__.py", "cli.py")

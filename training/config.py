@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from config_loader import build
 from errors import ConfigError
 from training.methods import METHODS
 
@@ -102,7 +103,7 @@ class TrainConfig:
 
     def __post_init__(self):
         if isinstance(self.method, dict):
-            self.method = _build(MethodConfig, self.method, "method")
+            self.method = build(MethodConfig, self.method, "method", prefix="method.")
         if isinstance(self.evaluate, str):
             self.evaluate = [b.strip() for b in self.evaluate.split(",") if b.strip()]
         if isinstance(self.eval_benchmarks, str):
@@ -190,14 +191,5 @@ def _unknown(name: str, value, allowed):
 
 
 def _build(cls, spec: dict, where: str):
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in spec:
-        if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            raise ConfigError(f"{where}: unknown field {key!r}." + (f" Did you mean {close[0]!r}?" if close else ""))
-    try:
-        return cls(**spec)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    except (ValueError, ConfigError) as exc:
-        raise ConfigError(str(exc)) from None
+    """Every config in training loads through config_loader: unknown fields and wrong types named."""
+    return build(cls, spec, where, shorthand={"method": "name"})
