@@ -7,12 +7,17 @@ events) → succeeded (checkpoints, trained_tokens, fine_tuned_model). A create 
 seen returns the job it made then, as a real idempotent API does.
 
 Faults are injected with `fail(path, kind, times=1, **options)`: "401", "429" (with Retry-After: `retry_after`
-seconds), "500", or "timeout" (the request is processed, then the answer is held back for `delay` seconds, so
-a create that "timed out" really made its job).
+seconds), "500", or "timeout": the request is processed (so a create that "timed out" really made its job), then
+the answer is held back until the client hangs up (its own timeout fired) or the test calls `release()`. The
+server never answers first, so the client's timeout always wins however slow the machine is, and the client's
+timeout can be short. `abandoned` counts the held answers whose client hung up (`wait_abandoned(n)` waits
+for it).
 """
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 from email.parser import BytesParser
@@ -42,7 +47,10 @@ class FakeOpenAI:
         self.checkpoints: dict[str, list[dict]] = {}
         self.idempotent: dict[str, dict] = {}
         self.faults: list[dict] = []
+        self.abandoned = 0  # held ("timeout") answers whose client hung up before they were released
+        self._released = threading.Event()
         self._lock = threading.Lock()
+        self._abandoned_changed = threading.Condition(self._lock)
         self._counter = 0
         server = self
 
@@ -84,8 +92,9 @@ class FakeOpenAI:
                 status, body, extra = server._route(method, path, query, raw, headers)
                 if status is None:
                     return body(self)  # a streamed answer writes itself
-                if fault and fault["kind"] == "timeout":
-                    time.sleep(fault.get("delay", 5))
+                if fault and fault["kind"] == "timeout" and not server._hold(self.connection):
+                    self.close_connection = True
+                    return None  # the client is gone: nobody to answer
                 return self._json(status, body, extra)
 
             def do_GET(self):
@@ -105,6 +114,36 @@ class FakeOpenAI:
         letting `skip` of them through."""
         self.faults.append({"path": "/v1" + path, "kind": kind, "times": times, "method": method, "skip": skip,
                             **options})
+
+    def release(self) -> None:
+        """Let every held ("timeout") answer go, now and from now on."""
+        self._released.set()
+
+    def _hold(self, connection: socket.socket, hang_limit: float = 120.0) -> bool:
+        """Wait until released (True) or until the client closed the connection (False). The limit only ends a
+        test that would otherwise hang: a client that never times out gets its answer then."""
+        deadline = time.monotonic() + hang_limit
+        while not self._released.is_set() and time.monotonic() < deadline:
+            try:
+                readable, _, _ = select.select([connection], [], [], 0.02)
+                # While it waits for this answer the client sends nothing, so readable means end of file (it
+                # closed the socket) or a reset.
+                if readable and connection.recv(1, socket.MSG_PEEK) == b"":
+                    break
+            except OSError:
+                break
+        else:
+            return True
+        with self._abandoned_changed:
+            self.abandoned += 1
+            self._abandoned_changed.notify_all()
+        return False
+
+    def wait_abandoned(self, n: int, hang_limit: float = 60.0) -> bool:
+        """Wait until `n` held answers have been abandoned by their clients (the server thread notices a hang-up
+        a moment after the client moved on); False only if that never happens."""
+        with self._abandoned_changed:
+            return self._abandoned_changed.wait_for(lambda: self.abandoned >= n, timeout=hang_limit)
 
     def count(self, method: str, path: str) -> int:
         return sum(1 for m, p in self.calls if m == method and p == "/v1" + path)
@@ -283,5 +322,6 @@ class FakeOpenAI:
         return self
 
     def __exit__(self, *exc):
+        self.release()
         self._server.shutdown()
         self._server.server_close()

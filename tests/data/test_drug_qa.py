@@ -114,6 +114,14 @@ def test_formulas_agree_with_drugbank_reference_structures():
 
 def test_drugbank_names_are_real_drugbank_entries():
     table = drugbank()
-    for item in items():
-        if "drugbank_name" in item:
-            assert item["drugbank_name"].strip().lower() in table, item["id"]
+    named = [item for item in items() if "drugbank_name" in item]
+    # The file's header says `drugbank_name` is set where DrugBank's name differs from `drug`: these are the
+    # INN/BAN names whose DrugBank (USAN) entry is named otherwise. If none were found the loop below would test
+    # nothing, so the set of drugs that carry one is pinned.
+    assert {item["drug"] for item in named} == {"aspirin", "paracetamol", "salbutamol", "lithium"}
+    for item in named:
+        assert item["drugbank_name"].strip().lower() in table, item["id"]
+        assert item["drug"].strip().lower() not in table, (item["id"], "drugbank_name is not needed")
+    # Every item of those drugs carries the name, so a lookup never falls back to the wrong one.
+    needing = {item["drug"] for item in named}
+    assert all("drugbank_name" in item for item in items() if item["drug"] in needing)

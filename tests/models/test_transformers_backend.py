@@ -38,10 +38,22 @@ def test_stream_gives_the_same_text_as_batch_generation(tiny_llama):
     assert stream.result.completion_tokens == 16
 
 
-def test_sampling_with_a_seed_is_reproducible(tiny_llama):
+def test_sampling_with_a_seed_is_reproducible_and_another_seed_differs(tiny_llama):
     model = resolve(f"hf:{tiny_llama}")
-    params = GenerationParams(max_new_tokens=10, temperature=1.0, top_p=0.9, seed=7)
-    assert model.chat(Q, params).text == model.chat(Q, params).text
+
+    def sample(seed: int) -> str:
+        return model.chat(Q, GenerationParams(max_new_tokens=10, temperature=1.0, top_p=0.9, seed=seed)).text
+
+    greedy = model.chat(Q, GenerationParams(max_new_tokens=10)).text
+    first = sample(7)
+    # Another generation in between must not shift the random state the seed restores.
+    others = {seed: sample(seed) for seed in (8, 9, 10)}
+    assert sample(7) == first
+    # A random 2-layer Llama gives a nearly flat distribution over ~400 tokens, so if temperature/seed were ignored
+    # (greedy decoding, or one fixed random state) these would coincide; with sampling, 10 tokens from 4 seeds
+    # agreeing is practically impossible.
+    assert len({first, *others.values()}) == 4, others
+    assert greedy not in {first, *others.values()}
 
 
 def test_stop_string_ends_generation(tiny_llama):
