@@ -1,6 +1,6 @@
 """How fast the OpenAI cost estimate is: checks + exact token counts + pricing for a 10,000-example JSONL.
 
-Prints examples/s of `training.openai_ft.estimate.estimate` (the whole thing: reading, checks, counting) and of
+Prints examples/s of `openai_ft.estimate.estimate` (the whole thing: reading, checks, counting) and of
 the cookbook's plain loop (tiktoken's encode per message) on the same file, the ratio, and checks that both
 counts agree. The file mimics the DDI study's prompts (a shared system prompt, names + SMILES, a label).
 Usage: .venv/bin/python bench/openai_estimate.py [--examples 10000] [--repeats 3]
@@ -34,7 +34,7 @@ def make_file(path: Path, n: int) -> None:
 
 
 def naive(path: Path) -> int:
-    from training.openai_ft.tokens import count_messages_naive
+    from openai_ft.tokens import count_messages_naive
 
     with open(path, encoding="utf-8") as fh:
         return sum(count_messages_naive(json.loads(line)["messages"]) for line in fh)
@@ -46,8 +46,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     os.environ.setdefault("PHARMATUNE_RUNS", tempfile.mkdtemp(prefix="bench-openai-"))
-    from training.openai_ft import tokens
-    from training.openai_ft.estimate import estimate
+    from openai_ft import tokens
+    from openai_ft.estimate import estimate
 
     start = time.perf_counter()
     tokens.encoding("o200k_base")

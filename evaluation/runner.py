@@ -297,7 +297,7 @@ def evaluate(model_ref: str, bench: Benchmark, out_dir: Path, opts: Options, emi
         details["prompt_tokens"] = sum(r.get("prompt_tokens") or 0 for r in rows)
         details["completion_tokens"] = sum(r.get("completion_tokens") or 0 for r in rows)
         if model_ref.startswith("openai:") and not opts.predictions_file:  # the leaderboard's cost column
-            from training.openai_ft.pricing import PriceError, load as load_prices
+            from openai_ft.pricing import PriceError, load as load_prices
 
             try:
                 details["cost_usd"] = load_prices().inference_cost(model_ref, details["prompt_tokens"],

@@ -56,7 +56,7 @@ def available_models(openai_key: str | None = None) -> list[str]:
 def fine_tuned_refs() -> list[str]:
     """openai:ft:... models of the OpenAI jobs that succeeded (from the store); none when it cannot be read."""
     try:
-        from training.openai_ft.jobs import fine_tuned_models
+        from openai_ft.jobs import fine_tuned_models
 
         return fine_tuned_models()
     except Exception:  # noqa: BLE001 - a missing or locked store must not empty the model lists

@@ -104,7 +104,7 @@ class OpenAIChatModel(ChatModel):
             result.prompt_tokens = usage.get("prompt", result.prompt_tokens)
             result.completion_tokens = usage.get("completion", result.completion_tokens)
             if usage:
-                from training.openai_ft import ledger
+                from openai_ft import ledger
 
                 ledger.record_inference(self.model, usage["prompt"], usage["completion"], source)
 

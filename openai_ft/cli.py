@@ -28,8 +28,8 @@ def _job_summary(job) -> dict:
 
 
 def cmd_estimate(args) -> int:
-    from training.openai_ft.estimate import estimate
-    from training.openai_ft.pricing import PriceError
+    from openai_ft.estimate import estimate
+    from openai_ft.pricing import PriceError
 
     try:
         est = estimate(args.file, args.model, args.epochs)
@@ -50,8 +50,8 @@ def cmd_estimate(args) -> int:
 
 
 def cmd_launch(args) -> int:
-    from training.openai_ft import jobs
-    from training.openai_ft.client import OpenAIError
+    from openai_ft import jobs
+    from openai_ft.client import OpenAIError
 
     try:
         job = jobs.launch(args.file, args.model, validation_path=args.validation, suffix=args.suffix or "",
@@ -69,7 +69,7 @@ def cmd_launch(args) -> int:
 
 
 def _watch(ref: str, interval: float) -> int:
-    from training.openai_ft import jobs
+    from openai_ft import jobs
 
     seen = 0
     while True:
@@ -84,8 +84,8 @@ def _watch(ref: str, interval: float) -> int:
 
 
 def cmd_status(args) -> int:
-    from training.openai_ft import jobs
-    from training.openai_ft.client import OpenAIError
+    from openai_ft import jobs
+    from openai_ft.client import OpenAIError
 
     try:
         if args.watch:
@@ -99,8 +99,8 @@ def cmd_status(args) -> int:
 
 
 def cmd_cancel(args) -> int:
-    from training.openai_ft import jobs
-    from training.openai_ft.client import OpenAIError
+    from openai_ft import jobs
+    from openai_ft.client import OpenAIError
 
     try:
         job = jobs.cancel(args.job)
@@ -112,7 +112,7 @@ def cmd_cancel(args) -> int:
 
 
 def cmd_ledger(args) -> int:
-    from training.openai_ft import ledger
+    from openai_ft import ledger
 
     rows = ledger.rows()
     for row in rows[:20]:

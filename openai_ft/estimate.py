@@ -87,7 +87,7 @@ class Estimate:
 
 def _time_rate(model: str, row) -> tuple[float | None, str]:
     """Trained tokens per second: from this store's finished jobs on the model, else the price table's reference."""
-    from training.openai_ft import ledger
+    from openai_ft import ledger
 
     measured = ledger.measured_rate(row.model if row else model)
     if measured:
@@ -100,7 +100,7 @@ def _time_rate(model: str, row) -> tuple[float | None, str]:
 
 def estimate(path: str | Path, model: str, epochs=None, table=None) -> Estimate:
     """Check the file, count its tokens exactly and price the job. `epochs`: None/"auto" or a number."""
-    from training.openai_ft import checks, pricing, tokens
+    from openai_ft import checks, pricing, tokens
 
     start = time.perf_counter()
     table = table or pricing.load()

@@ -84,9 +84,9 @@ def launch(training_path: str, model: str, *, api_key: str | None = None, valida
     import store
     import yaml
     from store.tables import OpenAIJob
-    from training.openai_ft import client as clients, estimate as estimates, ledger
+    from openai_ft import client as clients, estimate as estimates, ledger
 
-    from training.openai_ft import pricing
+    from openai_ft import pricing
 
     row = pricing.load().resolve(model)
     model = row.model if row else model  # an alias (gpt-4o-mini) goes out as the snapshot it is priced as
@@ -154,7 +154,7 @@ def launch(training_path: str, model: str, *, api_key: str | None = None, valida
     except JobError:
         raise
     except Exception as exc:  # noqa: BLE001 - every openai error becomes one sentence
-        from training.openai_ft.client import describe
+        from openai_ft.client import describe
 
         message = describe(exc, f"Launching the fine-tuning job on {model}")
         _update(token, error=message)
@@ -175,7 +175,7 @@ def _remote_job_quietly(client, token):
 def sync(ref: str, *, api_key: str | None = None, client=None):
     """Ask OpenAI for the job's state, its latest events and its checkpoints; record them. Returns the job."""
     import jobs as run_jobs
-    from training.openai_ft import client as clients, ledger
+    from openai_ft import client as clients, ledger
 
     job = find(ref)
     if not job.job_id:
@@ -187,7 +187,7 @@ def sync(ref: str, *, api_key: str | None = None, client=None):
         fresh = client.fine_tuning.jobs.list_events(job.job_id, limit=100).data
         checkpoints = client.fine_tuning.jobs.checkpoints.list(job.job_id, limit=100).data
     except Exception as exc:  # noqa: BLE001
-        from training.openai_ft.client import describe
+        from openai_ft.client import describe
 
         raise JobError(describe(exc, f"Reading the status of {job.job_id}")) from None
     known = {e["id"] for e in job.events}
@@ -213,7 +213,7 @@ def sync(ref: str, *, api_key: str | None = None, client=None):
 
 
 def cancel(ref: str, *, api_key: str | None = None, client=None):
-    from training.openai_ft import client as clients
+    from openai_ft import client as clients
 
     job = find(ref)
     if job.status in TERMINAL:
@@ -225,7 +225,7 @@ def cancel(ref: str, *, api_key: str | None = None, client=None):
     try:
         client.fine_tuning.jobs.cancel(job.job_id)
     except Exception as exc:  # noqa: BLE001
-        from training.openai_ft.client import describe
+        from openai_ft.client import describe
 
         raise JobError(describe(exc, f"Cancelling {job.job_id}")) from None
     return sync(job.token, client=client)

@@ -13,7 +13,7 @@ COLUMNS = ["date", "kind", "model", "source", "prompt tokens", "completion token
 
 
 def _table():
-    from training.openai_ft import pricing
+    from openai_ft import pricing
 
     return pricing.load()
 
@@ -146,7 +146,7 @@ def measured_rate(model: str) -> tuple[float, str] | None:
 
         with store.session() as s:
             jobs = s.scalars(select(OpenAIJob).where(OpenAIJob.status == "succeeded")).all()
-        from training.openai_ft import pricing
+        from openai_ft import pricing
 
         table = pricing.load()
         target = table.resolve(model)

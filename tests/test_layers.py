@@ -1,5 +1,6 @@
-"""Imports point down the layers (DESIGN.md: settings, errors → config_loader → store → jobs → prompts → data → models → evaluation →
-training → ui → app). Every import counts, top-level or inside a function, so a cycle cannot hide in a function.
+"""Imports point down the layers (ARCHITECTURE.md): settings, errors → config_loader → store → jobs → prompts →
+data → openai_ft → models → evaluation → training → ui → app. Every import counts, top-level or inside a function,
+so a cycle cannot hide in a function.
 
 Entry points (`__main__.py`, `cli.py`) wire layers together like the app does: they may import anything below
 the UI, and no library module may import them."""
@@ -10,17 +11,10 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-LAYERS = [("settings", "errors"), ("config_loader",), ("store",), ("jobs",), ("prompts",), ("data",), ("models",), ("evaluation",),
-          ("training",), ("ui",), ("app",)]
+LAYERS = [("settings", "errors"), ("config_loader",), ("store",), ("jobs",), ("prompts",), ("data",), ("openai_ft",),
+          ("models",), ("evaluation",), ("training",), ("ui",), ("app",)]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
 ENTRY_POINTS = ("__main__.py", "cli.py")
-# Upward imports still to be removed (issue 14). The test fails on any other, and on an entry here that is gone,
-# so this list only shrinks.
-KNOWN = {
-    "evaluation/runner.py -> training.openai_ft.pricing",
-    "models/catalog.py -> training.openai_ft.jobs",
-    "models/openai_chat.py -> training.openai_ft",
-}
 
 
 def project_files() -> list[Path]:
@@ -44,8 +38,8 @@ def is_entry_point(module: str) -> bool:
     return module.rsplit(".", 1)[-1] in ("__main__", "cli")
 
 
-def violations() -> tuple[list[str], set[str]]:
-    found, known_seen = [], set()
+def violations() -> list[str]:
+    found = []
     for path in project_files():
         rel, me = path.relative_to(ROOT).as_posix(), layer_of(path)
         assert me in LEVEL, f"{rel}: the package {me!r} has no place in LAYERS"
@@ -54,23 +48,18 @@ def violations() -> tuple[list[str], set[str]]:
             top = module.split(".")[0]
             if top not in LEVEL:
                 continue  # the standard library or a third-party package
-            key = f"{rel} -> {module}"
             upward = LEVEL[top] > LEVEL[me] and not (entry and LEVEL[top] < LEVEL["ui"])
             sideways = LEVEL[top] == LEVEL[me] and top != me
             into_entry = is_entry_point(module) and not entry and me != "app"
             if upward or sideways or into_entry:
-                if key in KNOWN:
-                    known_seen.add(key)
-                else:
-                    why = "an entry point" if into_entry else f"the {top} layer, above {me}"
-                    found.append(f"{rel}:{line}: imports {module} ({why})")
-    return found, known_seen
+                why = "an entry point" if into_entry else f"the {top} layer, above {me}"
+                found.append(f"{rel}:{line}: imports {module} ({why})")
+    return found
 
 
 def test_every_import_points_down_the_layers():
-    found, known_seen = violations()
+    found = violations()
     assert not found, "imports that point up the layers:\n" + "\n".join(found)
-    assert KNOWN == known_seen, f"fixed, so drop them from KNOWN: {sorted(KNOWN - known_seen)}"
 
 
 def test_the_checker_catches_an_upward_import_inside_a_function(tmp_path):

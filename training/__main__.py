@@ -39,7 +39,8 @@ def failure_message(exc: BaseException, run_dir: Path) -> str:
     """One sentence for the UI; checkpoints stay where they are."""
     import torch
 
-    kept = f" Checkpoints so far are kept in {run_dir / 'checkpoints'}." if any((run_dir / "checkpoints").glob("checkpoint-*")) else ""
+    has_checkpoints = any((run_dir / "checkpoints").glob("checkpoint-*"))
+    kept = f" Checkpoints so far are kept in {run_dir / 'checkpoints'}." if has_checkpoints else ""
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return ("Out of memory: lower batch_size or max_length, turn on gradient_checkpointing, or pick a smaller "
                 "model." + kept)
@@ -220,7 +221,7 @@ def _cmd_export(args) -> int:
 FAMILIES = {
     "search": "training.search.cli",
     "study": "training.studies.cli",
-    "openai": "training.openai_ft.cli",
+    "openai": "openai_ft.cli",
 }
 
 

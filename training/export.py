@@ -119,7 +119,8 @@ def push(run_id: str, repo_id: str | None) -> str:
         api.create_repo(repo_id, exist_ok=True, private=True)
         api.upload_folder(folder_path=str(folder), repo_id=repo_id)
     except Exception as exc:  # noqa: BLE001 - offline, refused, rate-limited: one sentence
-        raise ModelError(f"Could not push run:{run_id} to {repo_id}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        raise ModelError(f"Could not push run:{run_id} to {repo_id}: {type(exc).__name__}: {first_line}") from exc
     return f"https://huggingface.co/{repo_id}"
 
 

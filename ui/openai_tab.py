@@ -24,9 +24,9 @@ class TabError(ValueError):
 
 def readable(exc: Exception) -> str:
     from data.records import DataError
-    from training.openai_ft.client import OpenAIError
-    from training.openai_ft.jobs import JobError
-    from training.openai_ft.pricing import PriceError
+    from openai_ft.client import OpenAIError
+    from openai_ft.jobs import JobError
+    from openai_ft.pricing import PriceError
 
     if isinstance(exc, (TabError, DataError, OpenAIError, JobError, PriceError, ValueError)):
         return str(exc)
@@ -42,7 +42,7 @@ def key_status(key: str | None) -> str:
 
 
 def model_choices() -> list[str]:
-    from training.openai_ft import pricing
+    from openai_ft import pricing
 
     table = pricing.load()
     return list(table.models) + [a for a in table.aliases if a not in table.models]
@@ -68,7 +68,7 @@ def prepare_source(upload: str | None, ref: str | None, split: str | None) -> Pa
 
 def estimate_view(path: Path, model: str, epochs) -> tuple[str, list[list], dict]:
     """(markdown summary, findings rows, JSON summary) of one file for one model."""
-    from training.openai_ft.estimate import estimate
+    from openai_ft.estimate import estimate
 
     if not (model or "").strip():
         raise TabError(strings.OPENAI_NO_MODEL)
@@ -107,7 +107,7 @@ def _duration(seconds: float) -> str:
 
 def launch(path: str | None, summary: dict | None, validation_upload: str | None, model: str, suffix: str, epochs,
            batch_size, lr_multiplier, key: str | None) -> str:
-    from training.openai_ft import jobs
+    from openai_ft import jobs
     from ui.data_tab import save_upload
 
     if not path or not summary:
@@ -136,7 +136,7 @@ def _number(value, kind, label):
 
 def refresh_jobs(key: str | None) -> tuple[list[list], str]:
     """Ask OpenAI about every job still running (when a key is at hand), then the table; problems as text."""
-    from training.openai_ft import client, jobs
+    from openai_ft import client, jobs
 
     problems = []
     active = jobs.active_jobs()
@@ -154,7 +154,7 @@ def refresh_jobs(key: str | None) -> tuple[list[list], str]:
 
 
 def jobs_rows() -> list[list]:
-    from training.openai_ft import jobs
+    from openai_ft import jobs
 
     return [[j.job_id or j.token, j.model, j.status, j.fine_tuned_model or "",
              None if j.estimated_usd is None else round(j.estimated_usd, 2),
@@ -166,7 +166,7 @@ def job_view(ref: str | None):
     """(status markdown, metric points, events rows) of one stored job."""
     import pandas as pd
 
-    from training.openai_ft import jobs
+    from openai_ft import jobs
 
     empty = pd.DataFrame({"step": [], "value": [], "series": []})
     if not ref:
@@ -195,7 +195,7 @@ def ledger_view():
     """(totals by model, totals by month, spend over time, the rows) as DataFrames."""
     import pandas as pd
 
-    from training.openai_ft import ledger
+    from openai_ft import ledger
 
     rows = ledger.rows(500)
     spend = ledger.spend_over_time()
@@ -208,7 +208,7 @@ def build(demo=None) -> None:
     """Lay out the OpenAI tab inside the current gr.Blocks."""
     import gradio as gr
 
-    from training.openai_ft import ledger, pricing
+    from openai_ft import ledger, pricing
 
     gr.Markdown(strings.OPENAI_INTRO)
     session_key = gr.State("")  # this browser session's key; server memory only
@@ -330,7 +330,7 @@ def build(demo=None) -> None:
                show_progress="hidden")
 
     def on_cancel(ref, key):
-        from training.openai_ft import jobs
+        from openai_ft import jobs
 
         try:
             job = jobs.cancel(ref, api_key=key or None) if ref else None

@@ -5,7 +5,7 @@ import json
 from tests.conftest import ROOT
 from tests.e2e.test_evaluate_browser import wait_for_text
 from tests.fake_openai import FakeOpenAI
-from training.openai_ft import tokens
+from openai_ft import tokens
 
 KEY = "sk-browser-e2e-5c1d9a7f3b"
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,26 @@ def ddi_example(i: int) -> dict:
     return {"messages": [{"role": "system", "content": SYSTEM},
                          {"role": "user", "content": f"Drug 1: drug{i}\nDrug 2: other{i}\nIs there an interaction?"},
                          {"role": "assistant", "content": "interaction" if i % 2 else "no interaction"}]}
+
+
+def billed_tokens(path) -> int:
+    """OpenAI's billing rule (cookbook, "Data preparation and analysis for chat model fine-tuning"), counted here
+    with tiktoken itself: 3 tokens per message + its role and content, + 3 per example for the reply priming."""
+    import tiktoken
+
+    from openai_ft import tokens
+
+    tokens.prime_cache("o200k_base")  # only puts bpe-openai's copy of the file where tiktoken looks (offline)
+    enc = tiktoken.get_encoding("o200k_base")  # gpt-4o's encoding
+
+    def count(text: str) -> int:
+        return len(enc.encode(text, disallowed_special=()))  # special-token text is billed as plain text
+
+    total = 0
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        messages = json.loads(line)["messages"]
+        total += 3 + sum(3 + count(m["role"]) + count(m["content"]) for m in messages)
+    return total
 
 
 def write_jsonl(path, rows) -> str:

@@ -2,7 +2,7 @@
 import json
 
 from tests.openai_ft.conftest import ddi_example, write_jsonl
-from training.openai_ft.checks import check_file
+from openai_ft.checks import check_file
 
 
 def findings(result):

@@ -5,7 +5,7 @@ import sys
 
 from tests.conftest import ROOT
 from tests.openai_ft.conftest import write_jsonl
-from training.openai_ft import tokens
+from openai_ft import tokens
 
 
 def run(*argv, env=None):

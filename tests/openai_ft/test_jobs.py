@@ -3,8 +3,17 @@ retries, readable errors, the ledger, the model lists and the leaderboard's cost
 import time
 
 import pytest
+import yaml
 
-from training.openai_ft import client as clients, jobs, ledger
+from tests.conftest import ROOT
+from tests.openai_ft.conftest import billed_tokens
+from openai_ft import client as clients, jobs, ledger
+
+
+def training_price(model: str) -> float:
+    """Dollars per 1M trained tokens, read from the shipped price table."""
+    table = yaml.safe_load((ROOT / "openai_ft" / "prices.yaml").read_text())
+    return table["models"][table["aliases"].get(model, model)]["training"]
 
 
 def run_to_the_end(token, key):
@@ -39,7 +48,12 @@ def test_full_lifecycle_ends_with_the_actual_cost_in_the_ledger(fake, key, train
     row = next(r for r in ledger.rows() if r["kind"] == "fine-tune")
     assert row["actual $"] == pytest.approx(20.675175, abs=1e-4) and row["source"] == job.job_id
     assert row["difference $"] == pytest.approx(20.675175 - done.estimated_usd, abs=1e-4)
-    assert row["estimated $"] == pytest.approx(done.estimated_usd, abs=1e-4) and done.estimated_usd > 0
+    # The estimate bills the training file only (validation tokens are free): tokens per epoch x 3 epochs x price.
+    per_epoch = billed_tokens(train_file)  # 654 for these 12 examples, so $0.04905 at $25 per 1M
+    assert done.estimated_tokens == per_epoch * 3
+    expected_usd = per_epoch * 3 * training_price("gpt-4o-2024-08-06") / 1e6
+    assert done.estimated_usd == pytest.approx(expected_usd, rel=1e-9)
+    assert row["estimated $"] == pytest.approx(expected_usd, abs=1e-4)
     assert ledger.totals("model")[0]["actual $"] == pytest.approx(20.675175, abs=1e-4)
     csv_text = ledger.export_csv(tmp_path / "ledger.csv").read_text()
     assert "fine-tune" in csv_text and "20.6752" in csv_text
@@ -51,26 +65,38 @@ def test_full_lifecycle_ends_with_the_actual_cost_in_the_ledger(fake, key, train
     assert "succeeded" in next(events).read_text()
 
 
+# The fake holds a "timeout" answer until the client hangs up, so the client's timeout always fires first; the
+# timeout itself only has to be long enough for the other (unfaulted) local requests on a loaded machine.
+CLIENT_TIMEOUT = 2.0
+
+
 def test_a_create_that_times_out_is_retried_without_a_second_job(fake, key, train_file):
-    fake.fail("/fine_tuning/jobs", "timeout", method="POST", delay=2.5)
-    client = clients.make(key, timeout=1.0, max_retries=2)
+    fake.fail("/fine_tuning/jobs", "timeout", method="POST")
+    client = clients.make(key, timeout=CLIENT_TIMEOUT, max_retries=2)
     job = jobs.launch(train_file, "gpt-4o-mini", client=client)
+    assert fake.wait_abandoned(1) and fake.abandoned == 1  # the first create really timed out at the client
     assert fake.count("POST", "/fine_tuning/jobs") == 2  # the client retried with the same Idempotency-Key
+    keys = [h.get("idempotency-key") for (method, path), h in zip(fake.calls, fake.headers)
+            if (method, path) == ("POST", "/v1/fine_tuning/jobs")]
+    assert len(keys) == 2 and keys[0] == keys[1]
     assert len(fake.jobs) == 1 and job.job_id in fake.jobs
 
 
 def test_a_create_whose_answer_was_lost_is_found_by_its_token(fake, key, train_file):
-    fake.fail("/fine_tuning/jobs", "timeout", method="POST", delay=1.5)
-    job = jobs.launch(train_file, "gpt-4o-mini", client=clients.make(key, timeout=0.5, max_retries=0))
+    fake.fail("/fine_tuning/jobs", "timeout", method="POST")
+    job = jobs.launch(train_file, "gpt-4o-mini", client=clients.make(key, timeout=CLIENT_TIMEOUT, max_retries=0))
+    assert fake.wait_abandoned(1) and fake.abandoned == 1
+    assert fake.count("POST", "/fine_tuning/jobs") == 1  # no retry: found by its token, not made again
     assert len(fake.jobs) == 1 and job.job_id in fake.jobs  # jobs.list(metadata=token) found it
 
 
 def test_a_launch_retried_after_it_gave_up_adopts_the_job_it_made(fake, key, train_file):
-    fake.fail("/fine_tuning/jobs", "timeout", times=5, method="POST", delay=2.0)
+    fake.fail("/fine_tuning/jobs", "timeout", times=5, method="POST")
     fake.fail("/fine_tuning/jobs", "500", times=1, method="GET", skip=1)  # the lookup after the failure fails too
-    client = clients.make(key, timeout=0.5, max_retries=0)
+    client = clients.make(key, timeout=CLIENT_TIMEOUT, max_retries=0)
     with pytest.raises(jobs.JobError, match=r"did not answer in time.*--token (\w+) and it will not create"):
         jobs.launch(train_file, "gpt-4o-mini", client=client)
+    assert fake.wait_abandoned(1) and fake.abandoned == 1
     token = jobs.list_jobs()[0].token
     assert jobs.find(token).job_id is None and len(fake.jobs) == 1  # made at OpenAI, unknown here
     fake.faults.clear()

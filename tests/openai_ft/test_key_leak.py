@@ -7,7 +7,7 @@ import sys
 
 from tests.conftest import ROOT
 from tests.fake_openai import FakeOpenAI
-from training.openai_ft import jobs, ledger
+from openai_ft import jobs, ledger
 
 KEY = "sk-leakcheck-7f3a9c1e5b2d4f60a8e1c3b5d7f9a2c4"
 

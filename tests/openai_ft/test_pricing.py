@@ -1,7 +1,7 @@
 """The price table: validated with the file and field named, editable, fine-tuned inference rates."""
 import pytest
 
-from training.openai_ft import pricing
+from openai_ft import pricing
 
 
 def test_default_table_rows_and_statuses():

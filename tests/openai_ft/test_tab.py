@@ -1,7 +1,7 @@
 """The OpenAI tab's logic without Gradio: estimate without a key, launch, refresh, job view, ledger, prices."""
 import pytest
 
-from training.openai_ft import pricing
+from openai_ft import pricing
 from ui import openai_tab as tab
 
 

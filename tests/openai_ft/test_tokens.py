@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from training.openai_ft import tokens
+from openai_ft import tokens
 
 
 def test_the_bundled_vocabularies_are_the_files_tiktoken_expects():

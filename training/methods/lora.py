@@ -22,7 +22,8 @@ def apply(model, cfg, task):
     from peft import get_peft_model
 
     config = lora_config(model, cfg, task)
+    layers = config.layers_to_transform
     notes = [f"LoRA r={cfg.rank}, alpha={config.lora_alpha:g} on {', '.join(sorted(config.target_modules))}"
-             + (f", layers {config.layers_to_transform[0]}–{config.layers_to_transform[-1]}" if config.layers_to_transform else "")
+             + (f", layers {layers[0]}–{layers[-1]}" if layers else "")
              + (", rsLoRA" if cfg.rslora else "") + (", DoRA" if cfg.dora else "")]
     return get_peft_model(model, config), notes

@@ -46,7 +46,8 @@ def load_items(config, split) -> list[str]:
             else:
                 value = record.meta.get(config.text_field)
                 if value is None:
-                    raise ConfigError(f"text_field {config.text_field!r}: record {record.meta.get('id', '?')} has no such meta field.")
+                    raise ConfigError(f"text_field {config.text_field!r}: record {record.meta.get('id', '?')} "
+                                      "has no such meta field.")
                 texts.extend(value if isinstance(value, list) else [str(value)])
     if split == config.train_split:
         random.Random(config.seed).shuffle(texts)

@@ -74,7 +74,8 @@ def features(items, tokenizer, config, extra):
             dropped += 1
         else:
             out.append(example)
-    notes = [f"{dropped} example(s) had no answer tokens within max_length={config.max_length} and were left out."] if dropped else []
+    notes = [f"{dropped} example(s) had no answer tokens within max_length={config.max_length} and were left out."
+             ] if dropped else []
     return out, notes
 
 
