@@ -4,7 +4,9 @@ Tokens are whitespace-separated words. Add a behaviour by adding an entry to BEH
 """
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Callable, Iterator
 
 from models.errors import ModelError, UnknownModelError
@@ -121,3 +123,29 @@ def _judge(messages: list[Message]) -> str:
 
 
 BEHAVIOURS["judge"] = (_judge, 0.0)
+
+GATE_ENV = "PHARMATUNE_DUMMY_GATE"
+
+
+def _gate_holds(words_given: int) -> bool:
+    gate = os.environ.get(GATE_ENV)
+    if not gate:
+        return False
+    try:
+        return words_given >= int(Path(gate).read_text().strip() or "0")
+    except (OSError, ValueError):
+        return False  # no file (or not a number): run on
+
+
+def _gated(messages: list[Message]) -> Iterator[str]:
+    """Answers like echo, a word at a time as a test allows: while the file named by PHARMATUNE_DUMMY_GATE holds N,
+    it waits before word N + 1 of each answer until the file is removed or holds a larger number (answers of at
+    most N words pass). A test sees a stream, or an evaluation job, at a known point instead of racing the clock
+    (the model's counterpart of training's PHARMATUNE_STEP_GATE). Without the variable it is echo."""
+    for i, word in enumerate(_words(_echo(messages))):
+        while _gate_holds(i):
+            time.sleep(0.02)
+        yield word
+
+
+BEHAVIOURS["gated"] = (_gated, 0.0)

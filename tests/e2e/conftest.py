@@ -37,13 +37,14 @@ def free_port() -> int:
 
 
 class RunningApp:
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, env: dict | None = None):
+        """`env` adds variables to the app's environment (and so to its jobs'), e.g. a test's gate file."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = open(ROOT / ".cache" / f"e2e-app-{self.port}.log", "w") if (ROOT / ".cache").is_dir() else None
         self.process = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port), *args], cwd=ROOT,
                                         stdout=self.log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                                        env=dict(os.environ))
+                                        env={**os.environ, **(env or {})})
         deadline = time.time() + 90
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -69,13 +70,23 @@ class RunningApp:
 def start_app():
     started = []
 
-    def start(*args):
-        started.append(RunningApp(*args))
+    def start(*args, env=None):
+        started.append(RunningApp(*args, env=env))
         return started[-1]
 
     yield start
     for running in started:
         running.stop()
+
+
+@pytest.fixture
+def gate(tmp_path):
+    """A gate file for the app's jobs and models (PHARMATUNE_STEP_GATE, PHARMATUNE_DUMMY_GATE): while it holds N, a
+    training run waits after step N and a dummy:gated answer before word N + 1. Removed at the end, so nothing a
+    failed test left behind stays held."""
+    path = tmp_path / "gate"
+    yield path
+    path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

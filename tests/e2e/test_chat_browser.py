@@ -1,4 +1,5 @@
 """The Chat tab in a real browser: text streams in, compare mode shows two answers, failures are sentences."""
+import re
 import time
 
 
@@ -16,23 +17,50 @@ def wait_for_stats(page, stats_id="#stats-a", timeout=120):
     raise AssertionError(f"no stats under {stats_id} after {timeout} s")
 
 
+def last_answer(page) -> str:
+    bubbles = page.locator("#chat-a .bot").all_inner_texts()
+    return bubbles[-1].strip() if bubbles else ""
+
+
+def wait_for_answer(page, expected, timeout=60):
+    deadline = time.time() + timeout
+    while last_answer(page) != expected:
+        assert time.time() < deadline, f"the answer is {last_answer(page)!r}, not {expected!r}, after {timeout} s"
+        time.sleep(0.1)
+
+
+def test_an_answer_streams_into_the_page_word_by_word(start_app, page, gate):
+    # dummy:gated gives a word only when the gate file allows it: each partial answer is held until the page shows it
+    gate.write_text("2")
+    app = start_app("--model", "dummy:gated", env={"PHARMATUNE_DUMMY_GATE": str(gate)})
+    page.goto(app.url)
+    send(page, "warfarin and fluconazole")
+    for n, partial in ((2, "You said:"), (4, "You said: warfarin and")):
+        gate.write_text(str(n))
+        wait_for_answer(page, partial)
+        assert "tok/s" not in page.locator("#stats-a").inner_text()  # still streaming: no stats yet
+    gate.unlink()
+    wait_for_stats(page, "#stats-a", 30)
+    assert last_answer(page) == "You said: warfarin and fluconazole"
+    assert "dummy:gated" in page.locator("#stats-a").inner_text()
+
+
 def test_builtin_model_answer_streams_into_the_page(start_app, page, builtin_folder):
     app = start_app()
     page.goto(app.url)
     send(page, "What is the mechanism of action of aspirin?")
-    seen = set()
-    deadline = time.time() + 180
-    while time.time() < deadline and "tok/s" not in page.locator("#stats-a").inner_text():
-        bubbles = page.locator("#chat-a .bot").all_inner_texts()
-        if bubbles and bubbles[-1].strip():
-            seen.add(bubbles[-1].strip())
-        time.sleep(0.05)
-    final = page.locator("#chat-a .bot").all_inner_texts()[-1].strip()
-    partial = [t for t in seen if t != final and not t.startswith("Loading")]
+    wait_for_stats(page, "#stats-a", 600)  # a generous limit: it only catches a hang
+    final = last_answer(page)
     assert len(final.split()) >= 10, final
-    assert len(partial) >= 2, f"the answer appeared at once, not streamed: {seen}"
-    assert all(final.startswith(t.rstrip(" .…")[:20]) for t in partial)
-    assert "builtin:smollm2-135m-instruct" in page.locator("#stats-a").inner_text()
+    stats = page.locator("#stats-a").inner_text()
+    assert "builtin:smollm2-135m-instruct" in stats
+    # the real model streamed: its first token came before the rest of the answer was generated (at most ~50
+    # tok/s on a CPU, 10+ tokens take well over 0.1 s; a backend handing over everything at the end shows ~0 s).
+    # That the page shows partial answers is the dummy:gated test's part, which need not race the model.
+    found = re.search(r"first token ([\d.]+) s · (\d+) tokens in ([\d.]+) s", stats)
+    assert found, stats
+    first, tokens, seconds = float(found.group(1)), int(found.group(2)), float(found.group(3))
+    assert tokens >= 10 and seconds - first >= 0.1, stats
 
 
 def test_compare_mode_and_readable_failures(start_app, page):

@@ -1,7 +1,10 @@
 """The Fine-tune tab in a real browser, on a tiny random Llama typed in as hf:<folder> and an uploaded chat file:
 a LoRA run plots its loss as it trains and ends done; a second run waits in the queue behind it and is
 cancelled; a run cancelled after a checkpoint resumes from it (the page reloaded meanwhile) and finishes, its steps
-continuing beyond the checkpoint."""
+continuing beyond the checkpoint.
+
+Runs are held at known steps by a gate file (PHARMATUNE_STEP_GATE: while it holds N, training waits after step N),
+so what the page must show while a run is still going never depends on how fast this machine trains."""
 import json
 import re
 import threading
@@ -37,6 +40,15 @@ def step_of(page) -> int:
     return int(found.group(1)) if found else 0
 
 
+def wait_for_step(page, step, timeout=90):
+    """Until the figures show `step` (a run held there by the gate) while the status still says running."""
+    deadline = time.time() + timeout
+    while step_of(page) != step or "running" not in text_of(page, "#ft-status"):
+        status = text_of(page, "#ft-status")
+        assert time.time() < deadline and "done" not in status and "failed" not in status, (step_of(page), status)
+        time.sleep(0.2)
+
+
 def plot_has_data(page, selector) -> bool:
     """A LinePlot with data draws a chart (vega); an empty one shows only its placeholder."""
     return page.locator(f"{selector} canvas, {selector} svg.marks").count() > 0
@@ -66,7 +78,7 @@ def start(page, **numbers) -> str:
     return run_id
 
 
-def test_train_watch_cancel_and_resume(start_app, page, tmp_path, monkeypatch):
+def test_train_watch_cancel_and_resume(start_app, page, tmp_path, monkeypatch, gate):
     monkeypatch.setenv("PHARMATUNE_RUNS", str(tmp_path / "runs"))
     # One thread per training child: a tiny model gains nothing from more, and on a busy 2-core machine two
     # spinning threads per process made each step ~15x slower.
@@ -76,7 +88,8 @@ def test_train_watch_cancel_and_resume(start_app, page, tmp_path, monkeypatch):
     builder.start()
     data = tmp_path / "aspirin_chat.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in CHAT), encoding="utf-8")
-    app = start_app("--no-preload")
+    gate.write_text("3")  # the first run stops after step 3 until the test moves the gate on
+    app = start_app("--no-preload", env={"PHARMATUNE_STEP_GATE": str(gate)})
     builder.join()
     assert (tiny / "config.json").is_file()
     page.goto(app.url)
@@ -103,18 +116,16 @@ def test_train_watch_cancel_and_resume(start_app, page, tmp_path, monkeypatch):
     # 1. a LoRA run: the loss plot and the step counter follow it as it trains
     assert not plot_has_data(page, "#ft-loss-plot")  # nothing to plot yet
     first = start(page)
-    seen, deadline = set(), time.time() + 90
-    while len(seen) < 2:  # two different steps seen while it runs
-        status = text_of(page, "#ft-status")
-        assert time.time() < deadline and "done" not in status and "failed" not in status, (status, seen)
-        if 0 < step_of(page) < 300:
-            seen.add(step_of(page))
-        time.sleep(0.1)
+    wait_for_step(page, 3)
+    gate.write_text("6")
+    wait_for_step(page, 6)  # the counter moved on with the run, which is still running (held at step 6)
+    deadline = time.time() + 60
     while not plot_has_data(page, "#ft-loss-plot"):  # the chart draws a moment after the figures change
         assert time.time() < deadline, "the loss plot stayed empty"
         time.sleep(0.1)
+    assert "running" in text_of(page, "#ft-status")
 
-    # 2. a second run with many steps waits in the queue behind the first, and is cancelled there
+    # 2. a second run waits in the queue behind the first (still held at step 6), and is cancelled there
     second = start(page, max_steps=100000, batch_size=2, grad_accum=1)
     status = wait_for_text(page, "#ft-status", "position 1 in the training queue", 60, fail_on="done")
     assert "queued" in status
@@ -124,11 +135,13 @@ def test_train_watch_cancel_and_resume(start_app, page, tmp_path, monkeypatch):
     wait_for_text(page, "#ft-status", "cancelled", 30)
     assert f"Cancelled {second}." in text_of(page, "#ft-message")
     assert second not in text_of(page, "#ft-queue")
+    assert first in text_of(page, "#ft-queue")  # the first run is still there, held at step 6
+    gate.unlink()  # and now runs to its end
 
     # back to the first run (the run picker), until it is done
     page.locator("#ft-run input").click()
     page.get_by_role("option", name=re.compile(first)).click()
-    status = wait_for_text(page, "#ft-status", "done", 120, fail_on="failed")
+    status = wait_for_text(page, "#ft-status", "done", 300, fail_on="failed")
     assert first in status and "done: 300 steps" in status and "trainable parameters (" in status
     assert step_of(page) == 300
     assert plot_has_data(page, "#ft-loss-plot") and plot_has_data(page, "#ft-lr-plot")
@@ -144,21 +157,23 @@ def test_train_watch_cancel_and_resume(start_app, page, tmp_path, monkeypatch):
     assert "library_name: peft" in text_of(page, "#ft-card-text")
 
     # 3. cancelled after a checkpoint, then resumed: it continues from the checkpoint and finishes
+    gate.write_text("20")  # held after step 20, whose checkpoint is written first
     third = start(page, max_steps=200, grad_accum=2, save_every=10)
-    figures = wait_for_text(page, "#ft-figures", "checkpoints at step", 60)
-    assert step_of(page) < 200, figures
+    wait_for_step(page, 20)
+    wait_for_text(page, "#ft-figures", "checkpoints at step 10, 20", 30)
     page.locator("#ft-cancel").click()
     cancelled = wait_for_text(page, "#ft-status", "cancelled", 30)
-    checkpoint = int(re.search(r"last checkpoint is step (\d+)", cancelled).group(1))
-    stopped_at = step_of(page)
-    assert 10 <= checkpoint <= stopped_at < 200
+    assert "last checkpoint is step 20" in cancelled and step_of(page) == 20
+    gate.write_text("30")  # the resumed run is held after step 30, so the reloaded page finds it running
     page.locator("#ft-resume").click()
-    wait_for_text(page, "#ft-message", f"Resuming {third} from checkpoint step {checkpoint}", 30)
+    wait_for_text(page, "#ft-message", f"Resuming {third} from checkpoint step 20", 30)
     wait_for_text(page, "#ft-status", "running", 60, fail_on="failed")
     page.reload()  # the page re-attaches to the active run
     page.get_by_role("tab", name="Fine-tune").click()
     wait_for_text(page, "#ft-status", third, 30)
-    wait_for_text(page, "#ft-figures", f"resumed from step {checkpoint}", 60)
-    done = wait_for_text(page, "#ft-status", "done", 90, fail_on="failed")
+    wait_for_text(page, "#ft-figures", "resumed from step 20", 60)
+    wait_for_step(page, 30)  # its steps continue beyond the checkpoint
+    gate.unlink()
+    done = wait_for_text(page, "#ft-status", "done", 180, fail_on="failed")
     assert "done: 200 steps" in done and step_of(page) == 200
     assert "Traceback" not in page.content()

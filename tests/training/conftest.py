@@ -1,6 +1,6 @@
 """Shared pieces of the training tests: small data files, a tiny BERT, and `train(...)`, which runs the real
-recipe in this process on a tiny model (about a second) and can capture the model as the method left it before
-the first step and as it was saved at the end."""
+recipe in this process on a tiny model (about a second) and can capture the weights training started from (the base
+model's file on disk, plus what the method added) and the model as it was saved at the end."""
 from __future__ import annotations
 
 import json
@@ -140,7 +140,12 @@ class Trained:
     events: list[tuple[str, dict]]
     run_dir: Path
     model: object = None  # the model as trained (what the recipe saved)
-    before: dict = field(default_factory=dict)  # parameter name -> copy, right after the method was applied
+    # parameter name -> the weight training started from: for every weight of the base model, the tensor in the base
+    # folder's safetensors file (so "untouched" means untouched since disk, not since the method was applied); for
+    # what the method or the task added (adapters, added biases, new heads), a copy right after the method was applied
+    before: dict = field(default_factory=dict)
+    loaded: dict = field(default_factory=dict)  # parameter name -> copy of the model in memory after the method
+    from_disk: set = field(default_factory=set)  # the names whose `before` is the base file's tensor
 
     @property
     def run_id(self) -> str:
@@ -153,6 +158,51 @@ class Trained:
         return {name: p.detach() for name, p in self.model.named_parameters()}
 
 
+def disk_name(name: str) -> str:
+    """A parameter's name in the base model's weights file: peft's wrapper prefix and base_layer removed."""
+    return name.removeprefix("base_model.model.").replace(".base_layer.", ".")
+
+
+def is_new(name: str, disk: dict) -> bool:
+    """A parameter the base file does not hold: adapters (and peft's copies of a new head), a bias BitFit added
+    beside a weight that is on disk, a module transformers initialises afresh for a task (a head, BERT's pooler)."""
+    if any(part in name for part in ("lora_", "ia3_", "modules_to_save", "original_module")):
+        return True
+    key = disk_name(name)
+    if key in disk:
+        return False
+    if key.endswith(".bias") and key.removesuffix(".bias") + ".weight" in disk:
+        return True
+    return key.split(".")[0] in ("classifier", "score") or ".pooler." in key
+
+
+def start_weights(loaded: dict, folder: Path) -> tuple[dict, set]:
+    """(`before`, the names read from disk) for a model whose parameters right after the method are `loaded`: each
+    weight of the base model comes from the base folder's *.safetensors. A parameter that is neither on disk nor
+    new (a name this mapping misses) fails here rather than quietly falling back to the in-memory copy."""
+    import torch
+    from safetensors.torch import load_file
+
+    disk: dict = {}
+    for path in sorted(folder.glob("*.safetensors")):
+        disk.update(load_file(str(path)))
+    assert disk, f"{folder} has no *.safetensors weights"
+    before, from_disk = {}, set()
+    for name, tensor in loaded.items():
+        if is_new(name, disk):
+            before[name] = tensor
+            continue
+        stored = disk.get(disk_name(name))
+        assert stored is not None, f"{name} is neither in {folder}'s weights nor added by the method or task"
+        if tensor.dtype == torch.uint8 and stored.dtype != torch.uint8:  # packed 4-bit (qlora): no element-wise file
+            before[name] = tensor  # copy to compare with; the qlora test compares it with the file dequantised
+            continue
+        assert stored.shape == tensor.shape, (name, stored.shape, tensor.shape)
+        before[name] = stored.to(tensor.dtype)
+        from_disk.add(name)
+    return before, from_disk
+
+
 def config_of(spec: dict):
     from training.config import TrainConfig
 
@@ -162,7 +212,9 @@ def config_of(spec: dict):
 def train(spec: dict, run_dir: Path, *, capture: bool = False) -> Trained:
     """training.recipe.train on `spec` (over DEFAULTS) into run_dir, in this process. config.yaml is written first,
     as the CLI does, so the run is a `run:<id>` model afterwards. With capture, the returned Trained holds the
-    parameters as the method left them before training and the trained model itself."""
+    weights training started from (`before`: the base weights as stored on disk, the method's additions as
+    initialised), the parameters in memory as the method left them (`loaded`) and the trained model itself."""
+    from models.run import base_folder
     from training import methods, recipe
 
     config = config_of(spec)
@@ -176,7 +228,8 @@ def train(spec: dict, run_dir: Path, *, capture: bool = False) -> Trained:
 
             def apply(self, model, cfg, task):
                 model, notes = original_apply(self, model, cfg, task)
-                seen["before"] = {n: p.detach().clone() for n, p in model.named_parameters()}
+                seen["loaded"] = {n: p.detach().clone() for n, p in model.named_parameters()}
+                seen["before"], seen["from_disk"] = start_weights(seen["loaded"], base_folder(config.base_model))
                 return model, notes
 
             def save(model, tokenizer, kind, folder):
@@ -186,4 +239,5 @@ def train(spec: dict, run_dir: Path, *, capture: bool = False) -> Trained:
             mp.setattr(methods.Method, "apply", apply)
             mp.setattr(recipe, "save", save)
         summary = recipe.train(config, run_dir, lambda event, **fields: events.append((event, fields)))
-    return Trained(summary, events, run_dir, seen.get("model"), seen.get("before", {}))
+    return Trained(summary, events, run_dir, seen.get("model"), seen.get("before", {}), seen.get("loaded", {}),
+                   seen.get("from_disk", set()))

@@ -2,8 +2,10 @@
 
 On CPU, `accelerate launch --cpu --num_processes 2` would start a single process (its simple launcher only fans
 out through mpirun); `--multi_gpu` selects the torchrun launcher, and the recipe's `use_cpu` makes the
-processes join a gloo group on the CPU. The ranks must log the same losses, those losses must be the losses of
-one process on the combined batch, and only rank 0 writes the run's files and its store row.
+processes join a gloo group on the CPU. The real check is against one process on the combined batch: its losses
+and its final adapter must be the two-process run's (that needs each rank to train on its own half of every batch
+and the gradients to be averaged across ranks). That both ranks log the same losses says little by itself: the
+logged loss is already reduced over the ranks. Only rank 0 writes the run's files and its store row.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.test_recipe import ROOT, chat_rows, make_config, train, write_jsonl
+from tests.training.test_recipe import ROOT, assert_close_weights, chat_rows, make_config, train, write_jsonl
 
 
 def free_port() -> int:
@@ -55,7 +57,10 @@ def test_two_processes_train_one_run_with_the_losses_of_one_process(tiny_llama, 
 
     ranks = [read_jsonl(run_dir / "logs" / f"rank-{r}.jsonl") for r in (0, 1)]
     assert [e["step"] for e in ranks[0]] == [1, 2, 3]
-    assert ranks[0] == ranks[1]  # the ranks agree on every step's loss (the logged loss is reduced over ranks)
+    # Both ranks ran every step. Their logs agree, but the logged loss is averaged over the ranks before either
+    # sees it, so this equality is near-certain once both ran; what proves the training is distributed correctly
+    # is the comparison with one process at the end of this test.
+    assert ranks[0] == ranks[1]
 
     events, _ = jobs.events(run_dir)
     (setup,) = [e for e in events if e["event"] == "setup"]
@@ -73,8 +78,12 @@ def test_two_processes_train_one_run_with_the_losses_of_one_process(tiny_llama, 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["steps"] == 3 and summary["final_eval"]["eval_loss"] > 0
 
-    # Data parallelism changes nothing about the curve: one process with the combined batch (2 ranks x 2) takes
-    # the same steps (same seed, same order of examples, losses averaged over the tokens of the whole batch).
+    # The real check. Data parallelism changes nothing about the curve: one process with the combined batch
+    # (2 ranks x 2) takes the same steps (same seed, same order of examples, losses averaged over the tokens of the
+    # whole batch). Step 1's loss would match even if the ranks never synchronised their gradients (it is computed
+    # before any update); steps 2 and 3 and the final adapter match only if every update used the whole batch.
     single = train(make_config(data, tiny_llama, max_steps=3, batch_size=4, method={"name": "lora", "dropout": 0.0}),
                    tmp_path / "single")
     assert [e["loss"] for e in ranks[0]] == pytest.approx(list(single.losses().values()), rel=1e-4)
+    assert_close_weights(run_dir / "adapter" / "adapter_model.safetensors",
+                         single.dir / "adapter" / "adapter_model.safetensors", atol=1e-5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.training.conftest import DEFAULTS, config_of, train
+from tests.training.conftest import config_of, train
 
 
 def test_benchmark_metrics_are_scored_during_training(isolated_runs, llama, chat_file):

@@ -295,3 +295,49 @@ def test_qlora_without_cuda_is_refused_before_training_and_check_exits_2(llama, 
                           timeout=120)
     assert done.returncode == 2, done.stderr
     assert "CUDA" in done.stderr and "choose lora" in done.stderr
+
+
+def has_bitsandbytes() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bitsandbytes") is not None
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() and has_bitsandbytes()),
+                    reason="needs CUDA and bitsandbytes: qlora's 4-bit base exists only on a GPU")
+def test_qlora_trains_only_lora_weights_on_a_4_bit_nf4_base(llama, tiny_llama, chat_file, isolated_runs):
+    import bitsandbytes as bnb
+    from bitsandbytes.functional import dequantize_4bit
+    from safetensors.torch import load_file
+
+    # fp32: the unquantised weights (embeddings, norms, lm_head) load exactly as stored, so they compare bit for bit
+    run = train({"dataset": str(chat_file), "base_model": llama, "precision": "fp32",
+                 "method": {"name": "qlora", "rank": 4}}, isolated_runs / "qlora", capture=True)
+    d = dims(tiny_llama)
+    stored = load_file(str(tiny_llama / "model.safetensors"))
+    # every linear layer of the blocks is a bitsandbytes 4-bit NF4 layer under its LoRA wrapper; lm_head is not
+    quantised = {n.removeprefix("base_model.model.").removesuffix(".base_layer"): m
+                 for n, m in run.model.named_modules() if isinstance(m, bnb.nn.Linear4bit)}
+    assert sorted(quantised) == sorted(n.removesuffix(".weight") for n in stored if n.endswith("_proj.weight"))
+    assert len(quantised) == d["layers"] * 7
+    for name, module in quantised.items():
+        weight, original = module.weight, stored[f"{name}.weight"]
+        assert weight.dtype == torch.uint8 and weight.quant_state.quant_type == "nf4", name
+        assert 2 * weight.numel() == original.numel(), name  # two 4-bit codes per byte
+        restored = dequantize_4bit(weight.data, weight.quant_state).float().cpu()
+        assert restored.shape == original.shape and not torch.equal(restored, original), name
+        # NF4 rounds each value to one of 16 levels scaled by its block's absmax: the widest gap between levels
+        # (-1 to -0.696) bounds the error by about 0.152 x absmax; 0.2 leaves room for the double-quantised absmax
+        assert (restored - original).abs().max() <= 0.2 * original.abs().max(), name
+    assert any("4-bit NF4" in note for note in run.summary["notes"])
+
+    after = {n: p.cpu() for n, p in run.after().items()}
+    trainable = sorted(n for n, p in run.model.named_parameters() if p.requires_grad)
+    assert len(trainable) == 2 * 7 * d["layers"] and all("lora_A" in n or "lora_B" in n for n in trainable)
+    assert run.summary["trainable_params"] == d["layers"] * sum(4 * (a + b) for a, b in d["shapes"].values())
+    assert [n for n in trainable if torch.equal(after[n], run.before[n].cpu())] == []  # every adapter moved
+    frozen = [n for n in after if n not in trainable]
+    assert len(frozen) == len(stored)  # the quantised linears and everything else of the base
+    assert [n for n in frozen if not torch.equal(after[n], run.before[n].cpu())] == []  # bit for bit, packed codes too
+    assert (run.run_dir / "adapter" / "adapter_model.safetensors").is_file()
+    assert json.loads((run.run_dir / "adapter" / "adapter_config.json").read_text())["peft_type"] == "LORA"

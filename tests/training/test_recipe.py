@@ -148,7 +148,7 @@ def test_cosine_and_linear_schedules_warm_up_then_decay_differently(chat_data, t
     runs = {schedule: train(make_config(chat_data, tiny_llama, max_steps=10, warmup_ratio=0.2, schedule=schedule,
                                         learning_rate=1e-2), tmp_path / schedule)
             for schedule in ("cosine", "linear")}
-    for schedule, run in runs.items():
+    for run in runs.values():
         lrs = run.lrs()
         assert len(lrs) == 10
         peak = lrs.index(max(lrs))
@@ -185,19 +185,56 @@ def test_evaluation_on_the_last_step_is_not_repeated(chat_data, tiny_llama, tmp_
 
 def test_early_stopping_stops_when_the_validation_loss_cannot_improve(chat_data, tiny_llama, tmp_path):
     run = train(make_config(chat_data, tiny_llama, max_steps=12, eval_dataset=str(chat_data["validation"]),
-                            eval_every=1, early_stopping_patience=2, early_stopping_min_delta=10.0,
-                            learning_rate=1e-9), tmp_path / "early")
-    # First evaluation sets the best; two more without an improvement of 10 nats end the run.
+                            eval_every=1, early_stopping_patience=2, early_stopping_min_delta=10.0), tmp_path / "early")
+    # First evaluation sets the best; two more without an improvement of 10 nats (more than a random model's whole
+    # loss, ln 400 ~ 6) end the run.
     assert run.summary["steps"] == 3 < 12
     assert run.summary["stopped_early"] is True
     assert [e["step"] for e in run.of("train")] == [1, 2, 3]
     assert [e["step"] for e in run.of("eval")][:3] == [1, 2, 3]
-    # The best model (restored at the end) was checkpointed at an evaluation step and is what adapter/ holds.
+
+
+def answer_rows(answer: str, n: int) -> list[dict]:
+    """The questions of chat_rows, every one answered with `answer`."""
+    return [{"messages": [r["messages"][0], {"role": "assistant", "content": answer}]} for r in chat_rows(n)]
+
+
+YES, NO = "yes yes yes yes yes yes yes yes", "no no no no no no no no"
+
+
+@pytest.fixture(scope="module")
+def says_yes(tiny_llama, tmp_path_factory) -> Path:
+    """The tiny Llama fully fine-tuned to answer YES to every question (30 steps take its loss from the random
+    model's ln 400 ~ 6 to about 0.4): a base that the validation set below already suits."""
+    folder = tmp_path_factory.mktemp("says-yes")
+    data = {"train": write_jsonl(folder / "yes.jsonl", answer_rows(YES, 48))}
+    run = train(make_config(data, tiny_llama, method={"name": "full"}, max_steps=30), folder / "run")
+    assert run.losses()[30] < 1.0
+    return run.dir / "model"
+
+
+def test_early_stopping_reloads_the_checkpoint_with_the_best_validation_loss(says_yes, tmp_path):
+    """Fine-tuning the YES model towards NO while validating on YES moves away from the validation set with every
+    step, so its loss rises after step 1: step 1 is the best, and its checkpoint is what the run must end with."""
+    data = {"train": write_jsonl(tmp_path / "no.jsonl", answer_rows(NO, 48)),
+            "validation": write_jsonl(tmp_path / "yes.jsonl", answer_rows(YES, 12))}
+    run = train(make_config(data, f"{says_yes}", max_steps=12, eval_dataset=str(data["validation"]), eval_every=1,
+                            early_stopping_patience=2, keep_checkpoints=5), tmp_path / "early")
+    losses = [e["eval_loss"] for e in run.of("eval")]
+    assert losses[0] < losses[1] < losses[2]  # the premise: validation loss rises after step 1 (~0.41, 0.54, 1.0)
+    # patience 2: evaluations 2 and 3 did not improve on 1, so the run stops after step 3 of 12
+    assert run.summary["steps"] == 3 and run.summary["stopped_early"] is True
+    assert checkpoint_steps(run.dir) == [1, 2, 3]
     state = json.loads((run.dir / "checkpoints" / "checkpoint-3" / "trainer_state.json").read_text())
-    best = Path(state["best_model_checkpoint"])
-    assert best.parent == run.dir / "checkpoints" and best.is_dir()
-    assert run.summary["final_eval"]["eval_loss"] == pytest.approx(state["best_metric"])
-    assert_same_weights(best / "adapter_model.safetensors", run.dir / "adapter" / "adapter_model.safetensors")
+    assert Path(state["best_model_checkpoint"]).name == "checkpoint-1"
+    weights = {step: run.dir / "checkpoints" / f"checkpoint-{step}" / "adapter_model.safetensors" for step in (1, 2, 3)}
+    final = run.dir / "adapter" / "adapter_model.safetensors"
+    assert_same_weights(weights[1], final)  # the saved adapter is checkpoint 1's, bit for bit ...
+    for later in (2, 3):
+        assert not same_weights(weights[later], final), later  # ... not the last step's nor any other
+    # the final evaluation is of the reloaded model: step 1's loss again, not step 3's
+    assert run.summary["final_eval"]["eval_loss"] == pytest.approx(losses[0], abs=1e-5)
+    assert run.summary["final_eval"]["eval_loss"] < losses[2]
 
 
 def test_without_early_stopping_a_run_is_not_stopped_early(chat_data, tiny_llama, tmp_path):
@@ -221,6 +258,15 @@ def assert_same_weights(a: Path, b: Path):
     assert first.keys() == second.keys() and first
     for key in first:
         assert (first[key] == second[key]).all(), key
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    import torch
+    from safetensors.torch import load_file
+
+    first, second = load_file(str(a)), load_file(str(b))
+    assert first.keys() == second.keys() and first
+    return all(torch.equal(first[key], second[key]) for key in first)
 
 
 def assert_close_weights(a: Path, b: Path, atol: float = 1e-5):

@@ -43,7 +43,8 @@ def run_search(spec, run_dir: Path):
 
 # -- bad input, before anything starts ------------------------------------------------------------------------
 @pytest.mark.parametrize("space, message", [
-    ({"learning_rat": {"type": "float", "low": 1e-4, "high": 1e-3}}, "unknown parameter 'learning_rat'.*Did you mean 'learning_rate'"),
+    ({"learning_rat": {"type": "float", "low": 1e-4, "high": 1e-3}},
+     "unknown parameter 'learning_rat'.*Did you mean 'learning_rate'"),
     ({"method.rnk": [2, 4]}, "unknown parameter 'method.rnk'.*Did you mean 'method.rank'"),
     ({"learning_rate": {"type": "float", "low": 1e-3, "high": 1e-4}}, "space.learning_rate: the range is empty"),
     ({"method.rank": {"type": "int", "low": 8, "high": 8}}, "space.method.rank: the range is empty"),
@@ -142,9 +143,50 @@ def test_early_score_search_reports_how_well_early_scores_predicted(search_spec,
     early = [f for e, f in events if e == "trial" and f["state"] == "complete"]
     assert len(early) == 4 and all(t["steps"] == 2 for t in early), "each trial is scored at 25 % of 8 steps"
     assert len(summary["finals"]) == 4 and all(f["steps"] == 8 for f in summary["finals"])
+    # The pairs are each configuration's phase-1 score (its trial event) and its full run's last validation loss
+    # (that run's own summary), and the prediction is computed over exactly those pairs.
+    early_of = {t["number"]: t["value"] for t in early}
+    final_of = {f["number"]: json.loads((tmp_path / "runs" / f["run_id"] / "summary.json").read_text())["final_eval"]
+                ["eval_loss"] for f in summary["finals"]}
+    assert {f["number"]: (f["early"], f["value"]) for f in summary["finals"]} == {
+        n: (early_of[n], pytest.approx(final_of[n], abs=1e-6)) for n in early_of}
+    from scipy.stats import spearmanr
+
+    numbers = sorted(early_of)
+    rho = spearmanr([early_of[n] for n in numbers], [final_of[n] for n in numbers]).statistic
     pred = summary["prediction"]
-    assert pred["pairs"] == 4 and pred["top_k"] == 4 and -1 <= pred["spearman"] <= 1
-    assert "Spearman rank correlation" in (run_dir / "report.md").read_text()
+    assert pred == {"spearman": round(float(rho), 3), "top_k": 4, "overlap": 4, "pairs": 4}  # top-4 of 4: all of them
+    assert (f"Spearman rank correlation {pred['spearman']} over 4 configurations; top-4 overlap 4 of 4."
+            in (run_dir / "report.md").read_text())
+
+
+def finals_of(early: list, final: list) -> list[dict]:
+    return [{"number": i, "early": e, "value": v} for i, (e, v) in enumerate(zip(early, final))]
+
+
+def test_prediction_of_final_scores_from_early_ones_on_known_cases():
+    from scipy.stats import spearmanr
+
+    from training.search.report import prediction
+
+    # same order: rho 1 and the 5 best by early score are the 5 best at the end
+    assert prediction(finals_of([1, 2, 3, 4, 5, 6], [10, 20, 30, 40, 50, 60]), "minimize") == {
+        "spearman": 1.0, "top_k": 5, "overlap": 5, "pairs": 6}
+    # reversed order: rho -1; lowest five early (#0-4) against lowest five final (#1-5) share #1-4
+    assert prediction(finals_of([1, 2, 3, 4, 5, 6], [60, 50, 40, 30, 20, 10]), "minimize") == {
+        "spearman": -1.0, "top_k": 5, "overlap": 4, "pairs": 6}
+    # two neighbours swapped twice: rank differences d = (-1, 1, -1, 1, 0), rho = 1 - 6 x sum(d^2) / (n (n^2 - 1))
+    # = 1 - 6 x 4 / (5 x 24) = 0.8 (scipy agrees); minimising, the best 2 early (#0, #1) are the best 2 final
+    # (values 1 and 2); maximising, the best 2 early are #4, #3 and the best 2 final #4 (5), #2 (4): one shared
+    early, final = [1, 2, 3, 4, 5], [2, 1, 4, 3, 5]
+    assert spearmanr(early, final).statistic == pytest.approx(0.8)
+    assert prediction(finals_of(early, final), "minimize", top=2) == {"spearman": 0.8, "top_k": 2, "overlap": 2,
+                                                                         "pairs": 5}
+    assert prediction(finals_of(early, final), "maximize", top=2)["overlap"] == 1
+    # configurations without both scores do not count, and fewer than 3 pairs predict nothing
+    partial = finals_of([1, 2, None, 4], [1, 2, 3, None])
+    assert prediction(partial, "minimize") is None
+    assert prediction(partial + finals_of([5], [7]), "minimize")["pairs"] == 3
 
 
 def test_a_crashing_trial_is_marked_failed_and_the_search_goes_on(search_spec, tmp_path, monkeypatch):
@@ -163,29 +205,81 @@ def test_a_crashing_trial_is_marked_failed_and_the_search_goes_on(search_spec, t
 
 @pytest.mark.slow
 def test_two_workers_share_one_rdb_study_without_duplicates(search_spec, tmp_path):
-    """`search create` puts the study in an SQLite RDB; two worker processes pull trials from it at once."""
+    """`search create` puts the study in an SQLite RDB; two worker processes pull trials from it at once.
+
+    Which worker gets how many trials is the scheduler's business, so the test decides it: worker 0 trains under a
+    step gate (PHARMATUNE_STEP_GATE) that holds each of its trials after step 1, worker 1 starts once worker 0 holds
+    a trial, and must then run the rest of the study while that trial stays in flight; the gate opens when worker 1
+    has gone, and worker 0 finishes its trial."""
+    import optuna
+    from optuna.trial import TrialState
+
     path = tmp_path / "search.yaml"
     path.write_text(yaml.safe_dump({**search_spec, "trials": 6, "sampler": "random"}))
     url = f"sqlite:///{tmp_path}/optuna.db"
     env = {**os.environ, "PHARMATUNE_RUNS": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1",
            "PHARMATUNE_STORE_URL": f"sqlite:///{tmp_path}/store.db"}
     created = subprocess.run([sys.executable, "-m", "training", "search", "create", str(path), "--storage", url,
-                              "--study", "shared"], cwd=ROOT, env=env, capture_output=True, text=True)
+                              "--study", "shared"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert created.returncode == 0, created.stderr
-    workers = [subprocess.Popen([sys.executable, "-m", "training", "search", "worker", "--study", "shared",
+    gate = tmp_path / "gate"
+    gate.write_text("1", encoding="utf-8")
+
+    def worker(i: int, extra: dict) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "training", "search", "worker", "--study", "shared",
                                  "--storage", url, "--quiet", "--run-dir", str(tmp_path / f"w{i}")],
-                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for i in range(2)]
-    outputs = [w.communicate(timeout=300) for w in workers]
-    assert all(w.returncode == 0 for w in workers), [o[1][-2000:] for o in outputs]
-    ran = [json.loads(out.strip().splitlines()[-1])["trials_run"] for out, _ in outputs]
-    import optuna
+                                cwd=ROOT, env={**env, **extra}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    def trials() -> list:
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            return optuna.load_study(study_name="shared", storage=url).trials
+        except OperationalError:  # a worker is writing right now: look again
+            return []
+
+    def held() -> bool:  # worker 0's trial reported its step-1 score and waits at the gate
+        return any(t.state == TrialState.RUNNING and 1 in t.intermediate_values for t in trials())
+
+    workers = [worker(0, {"PHARMATUNE_STEP_GATE": str(gate)})]
+    try:
+        wait_until(held, workers[0], "worker 0 to hold a trial at step 1")
+        workers.append(worker(1, {}))
+        out1, err1 = workers[1].communicate(timeout=600)  # a hang guard only
+        assert workers[1].returncode == 0, err1[-2000:]
+        assert workers[0].poll() is None and held()  # worker 0's trial was in flight the whole time
+        gate.unlink()
+        out0, err0 = workers[0].communicate(timeout=600)
+        assert workers[0].returncode == 0, err0[-2000:]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+                w.communicate()
 
     study = optuna.load_study(study_name="shared", storage=url)
     numbers = [t.number for t in study.trials]
     assert sorted(numbers) == list(range(len(numbers))), "a trial number was handed out twice"
     finished = [t for t in study.trials if t.state.is_finished()]
-    assert 6 <= len(finished) <= 7  # each worker stops once 6 have finished; one in flight may finish after
-    assert all(r >= 1 for r in ran), f"one worker did all the work: {ran}"
-    folders = sorted(p.name for w in ("w0", "w1") for p in (tmp_path / w / "trials").iterdir())
-    assert len(folders) == len(set(folders)) == len(study.trials)
+    # worker 1 stopped once 6 had finished, worker 0's held trial not among them; it finished after: 7, none left
+    assert len(finished) == len(study.trials) == 7
+    own = {w: sorted(p.name for p in (tmp_path / w / "trials").iterdir()) for w in ("w0", "w1")}
+    assert own["w0"] and own["w1"], f"a worker ran no trial: {own}"  # each worker's own trial folders
+    assert len(own["w0"]) + len(own["w1"]) == 7 and not set(own["w0"]) & set(own["w1"])
+    for out in (out0, out1):
+        assert json.loads(out.strip().splitlines()[-1])["study"] == "shared"
+
+
+def wait_until(predicate, process: subprocess.Popen, what: str, timeout: float = 600):
+    """Poll for a state; a process that ends first fails at once (its stderr in the message). The timeout only
+    catches a hang."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if process.poll() is not None:
+            raise AssertionError(f"the process ended before {what}: {process.communicate()[1][-2000:]}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)

@@ -93,6 +93,11 @@ def test_saturation_is_the_smallest_size_within_epsilon_of_the_best():
     assert saturation(points, 0.02, lower_is_better=False) == 200  # 0.845 ≥ 0.86 × 0.98 = 0.8428
     assert saturation(points, 0.0, lower_is_better=False) == 800
     assert saturation([(10, 2.0), (20, 1.0), (40, 1.01)], 0.02, lower_is_better=True) == 20
+    # the smallest size within reach, even if a later one dips out of it; the band is relative to |best|
+    assert saturation([(10, 0.86), (20, 0.70), (40, 0.87)], 0.02, lower_is_better=False) == 10  # 0.86 >= 0.8526
+    assert saturation([(10, 1.03), (20, 1.0)], 0.02, lower_is_better=True) == 20  # 1.03 > 1.0 x 1.02
+    assert saturation([(5, -1.9), (10, -2.0)], 0.1, lower_is_better=True) == 5  # |-1.9 - -2.0| <= 0.1 x 2.0
+    assert saturation([], 0.02, lower_is_better=True) is None
 
 
 # -- the studies -----------------------------------------------------------------------------------------------
@@ -105,9 +110,16 @@ def test_data_efficiency_from_the_cli_writes_its_curve(chat_train, runs, tmp_pat
     assert main(["run", str(path), "--run-dir", str(run_dir), "--quiet"]) == 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [r["size"] for r in summary["rows"]] == [4, 8, 16] and summary["dropped_sizes"] == [500]
-    assert summary["saturation"] in (4, 8, 16)
+    # Each point is the validation loss its own run reported, and the saturation point is worked out here from those
+    # runs' files: the smallest size whose loss is within epsilon (2 %, relative) of the lowest one.
+    losses = {size: json.loads((runs / f"study-eff-n{size}" / "summary.json").read_text())["final_eval"]["eval_loss"]
+              for size in (4, 8, 16)}
+    assert {r["size"]: r["eval_loss"] for r in summary["rows"]} == losses
+    best = min(losses.values())
+    expected = min(size for size, loss in losses.items() if loss <= best + 0.02 * abs(best))
+    assert summary["saturation"] == expected
     report = (run_dir / "report.md").read_text()
-    assert "Saturation point" in report and "dropped: [500]" in report
+    assert f"**Saturation point: {expected} examples**" in report and "dropped: [500]" in report
     assert (run_dir / "data_efficiency.png").stat().st_size > 1000
     import jobs
 

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from tests.training.conftest import build_tiny_bert, train, write_jsonl
+from tests.training.conftest import train, write_jsonl
 from training.config import ConfigError
 
 CONVERSATION = [
@@ -163,8 +163,9 @@ def test_regression_head_reports_rmse_which_falls_on_an_easy_target(llama, regre
 
 
 def test_regression_refuses_a_target_that_is_not_a_number(llama, tmp_path, isolated_runs):
-    path = write_jsonl(tmp_path / "bad.jsonl", [{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "high"}],
-                                                      "meta": {"id": "r7"}}])
+    path = write_jsonl(tmp_path / "bad.jsonl", [{"messages": [{"role": "user", "content": "x"},
+                                                              {"role": "assistant", "content": "high"}],
+                                                 "meta": {"id": "r7"}}])
     with pytest.raises(ConfigError, match="r7.*'high' is not a number"):
         train({"dataset": str(path), "task": "regression", "base_model": llama, "method": {"name": "full"}},
               isolated_runs / "bad-target")
@@ -186,7 +187,8 @@ def test_causal_pretraining_from_text_then_sft_starts_from_its_weights(llama, ti
     sft = train({"dataset": str(chat_file), "base_model": f"run:{pre.run_id}", "method": {"name": "lora"}},
                 isolated_runs / "sft-after", capture=True)
     assert sft.of("setup")[0]["base_folder"] == str(pre.run_dir / "model")
-    start = {n.replace("base_model.model.", "").replace(".base_layer", ""): p for n, p in sft.before.items() if "lora_" not in n}
+    # the model in memory as the method left it (sft.before would hold the base file's tensors themselves)
+    start = {n.replace("base_model.model.", "").replace(".base_layer", ""): p for n, p in sft.loaded.items() if "lora_" not in n}
     assert set(start) == set(trained)
     assert all(torch.equal(start[n], trained[n]) for n in trained)  # it began from the pretrained weights
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.test_recipe import ROOT, chat_rows, write_jsonl
+from tests.training.test_recipe import ROOT, assert_close_weights, chat_rows, write_jsonl
 
 CHILD_TIMEOUT = 120  # seconds a child may take to start, train a few steps of the tiny model and finish
 
@@ -105,6 +105,19 @@ def status_events(run_id: str) -> list[str]:
     return [e["status"] for e in events_of(run_id) if e["event"] == "status"]
 
 
+def hold_at(gate: Path, step: int) -> Path:
+    """Let a child started with PHARMATUNE_STEP_GATE=gate train up to `step` and wait there (after that step's events
+    and checkpoint are written) until the gate moves on or goes. Written whole, so the child never reads half."""
+    partial = gate.with_suffix(".partial")
+    partial.write_text(str(step), encoding="utf-8")
+    os.replace(partial, gate)
+    return gate
+
+
+def train_steps(run_id: str) -> list[int]:
+    return [e["step"] for e in events_of(run_id) if e["event"] == "train"]
+
+
 # -- a run, and the queue --------------------------------------------------------------------------------------------
 def test_a_training_job_runs_queued_running_done_and_the_next_one_waits_for_it(started, chat_data, tiny_llama):
     import jobs
@@ -153,18 +166,26 @@ def test_a_training_job_runs_queued_running_done_and_the_next_one_waits_for_it(s
     assert status_events(second_id) == ["running", "done"]
 
 
-def test_cancel_kills_a_training_job_and_frees_the_device_for_the_next(started, chat_data, tiny_llama):
+def test_cancel_kills_a_training_job_and_frees_the_device_for_the_next(started, chat_data, tiny_llama, tmp_path,
+                                                                     monkeypatch):
     import jobs
 
-    long_id = start(job_config(chat_data, tiny_llama, max_steps=100000, save_every=1000), started)
+    # The long job is held by a gate (see hold_at) at steps the test chooses, so it provably still runs, mid-training,
+    # whenever the queued one is looked at; with the gate gone it would finish its 4 steps.
+    gate = hold_at(tmp_path / "gate", 1)
+    monkeypatch.setenv("PHARMATUNE_STEP_GATE", str(gate))
+    long_id = start(job_config(chat_data, tiny_llama, max_steps=4, save_every=1000), started)
+    monkeypatch.delenv("PHARMATUNE_STEP_GATE")  # the next job runs free
     next_id = start(job_config(chat_data, tiny_llama, max_steps=2), started)  # both children start at once
-    wait_for(lambda: first(long_id, lambda e: e["event"] == "train"), what="the long job to train")
-    assert jobs.get(long_id).status == "running"
     queued = wait_for(lambda: first(next_id, lambda e: e["event"] == "queued"), what="the next job to queue")
     assert queued["position"] == 1
-    time.sleep(1.0)  # it stays in line while the long job runs
-    assert jobs.poll(next_id).status == "queued" and jobs.poll(long_id).status == "running"
-    assert first(next_id, lambda e: e["event"] in ("setup", "status")) is None
+    # It stays in line while the long job trains on: at step 1, and again after the long job took two more steps.
+    for step in (1, 3):
+        hold_at(gate, step)
+        wait_for(lambda step=step: step in train_steps(long_id), what=f"the long job's step {step}")
+        assert jobs.poll(long_id).status == "running" and train_steps(long_id) == list(range(1, step + 1))
+        assert jobs.poll(next_id).status == "queued"
+        assert first(next_id, lambda e: e["event"] in ("setup", "status")) is None
 
     pid = jobs.get(long_id).pid
     cancelling_at = time.time()
@@ -173,6 +194,7 @@ def test_cancel_kills_a_training_job_and_frees_the_device_for_the_next(started, 
     run = jobs.get(long_id)
     assert run.status == "cancelled" and run.error == "cancelled by the user"
     assert status_events(long_id) == ["running", "cancelled"]
+    assert train_steps(long_id) == [1, 2, 3]  # killed where it was held, not after finishing
 
     wait_for(lambda: finished(next_id), what="the next job to finish")
     assert jobs.get(next_id).status == "done", describe(next_id)
@@ -237,23 +259,39 @@ def test_the_queue_waits_for_earlier_live_runs_and_for_a_held_slot(isolated_runs
 
 
 # -- crashes and resume ----------------------------------------------------------------------------------------------
-def test_a_killed_training_job_is_failed_keeps_its_checkpoints_and_resumes_to_done(started, chat_data, tiny_llama):
+def test_a_killed_training_job_is_failed_keeps_its_checkpoints_and_resumes_to_done(started, chat_data, tiny_llama,
+                                                                                   tmp_path, monkeypatch):
     import jobs
+    from tests.training.test_recipe import Run, train
+    from training.config import TrainConfig
 
-    run_id = start(job_config(chat_data, tiny_llama, max_steps=12, save_every=2, keep_checkpoints=2), started)
-    wait_for(lambda: first(run_id, lambda e: e["event"] == "checkpoint"), what="a checkpoint")
+    spec = job_config(chat_data, tiny_llama, max_steps=12, save_every=2, keep_checkpoints=2)
+    gate = hold_at(tmp_path / "gate", 4)  # the child waits after step 4 (checkpoint-4 written) for the kill
+    monkeypatch.setenv("PHARMATUNE_STEP_GATE", str(gate))
+    run_id = start(spec, started)
+    monkeypatch.delenv("PHARMATUNE_STEP_GATE")
+    # The same config uninterrupted, in this process while the child imports: the curve the job must follow.
+    straight: Run = train(TrainConfig.from_dict(spec), tmp_path / "straight")
+    reference = straight.losses()
+    assert sorted(reference) == list(range(1, 13))
+
+    wait_for(lambda: first(run_id, lambda e: e["event"] == "checkpoint" and e["step"] == 4), what="checkpoint-4")
     run = jobs.get(run_id)
     run_dir = Path(run.directory)
+    assert train_steps(run_id) == [1, 2, 3, 4]  # held: step 5 has not begun
     os.kill(run.pid, signal.SIGKILL)  # the OOM killer, a power cut: no word from the child
     final = wait_for(lambda: (r := jobs.poll(run_id)).status != "running" and r, 30, "poll to notice")
     assert final.status == "failed" and final.finished is not None
     log_lines = [line.strip() for line in (run_dir / "log.txt").read_text().splitlines() if line.strip()]
     assert final.error == log_lines[-1]  # what it was doing when it died
-    assert any(line.startswith("step ") and "/12" in line for line in log_lines)  # its progress lines
+    assert any(line.startswith("step 4/12") for line in log_lines)  # its progress lines
     assert status_events(run_id) == ["running", "failed"]
     kept = sorted(int(p.name.split("-")[1]) for p in (run_dir / "checkpoints").glob("checkpoint-*"))
-    assert kept and kept[-1] < 12 and not (run_dir / "adapter").exists()
+    assert kept == [2, 4] and not (run_dir / "adapter").exists()  # keep_checkpoints 2
+    killed = {e["step"]: e["loss"] for e in events_of(run_id) if e["event"] == "train"}
+    assert killed == pytest.approx({s: reference[s] for s in (1, 2, 3, 4)}, abs=1e-5)
 
+    gate.unlink()  # the relaunched child inherits no gate variable; without the file it would run on anyway
     jobs.launch(run_id, "training", extra_args=("--resume",), status="queued", restart=True)
     assert jobs.get(run_id).status in ("queued", "running") and jobs.get(run_id).error is None
     wait_for(lambda: finished(run_id), what="the resumed job to finish")
@@ -261,12 +299,16 @@ def test_a_killed_training_job_is_failed_keeps_its_checkpoints_and_resumes_to_do
     assert run.status == "done" and run.error is None, describe(run_id)
     events = events_of(run_id)
     (resume,) = [e for e in events if e["event"] == "resume"]
-    assert resume["from_step"] in kept  # the newest whole checkpoint (a torn one is skipped)
-    after = [e["step"] for e in events[events.index(resume):] if e["event"] == "train"]
-    assert after[0] == resume["from_step"] + 1 and after[-1] == 12
+    assert resume["from_step"] == 4  # the newest whole checkpoint
+    after = {e["step"]: e["loss"] for e in events[events.index(resume):] if e["event"] == "train"}
+    assert sorted(after) == list(range(5, 13))
+    # Weights, optimizer, scheduler, RNG and data order came back from checkpoint-4 in a new process: steps 5..12
+    # are the uninterrupted run's steps 5..12, and so is the adapter it ends with.
+    assert after == pytest.approx({s: reference[s] for s in range(5, 13)}, abs=1e-4)
     assert status_events(run_id) == ["running", "failed", "running", "done"]
     assert json.loads((run_dir / "summary.json").read_text())["steps"] == 12
-    assert (run_dir / "adapter" / "adapter_model.safetensors").is_file()
+    assert_close_weights(run_dir / "adapter" / "adapter_model.safetensors",
+                         straight.dir / "adapter" / "adapter_model.safetensors")
 
 
 def test_resume_of_a_run_without_checkpoints_fails_before_starting(started, chat_data, tiny_llama, isolated_runs):

@@ -1,6 +1,27 @@
-"""The Chat tab's logic, driven directly: streaming, compare mode, errors as readable chat messages."""
+"""The Chat tab's logic, driven directly: streaming, compare mode, errors as readable chat messages.
+
+Streaming is watched on `dummy:gated`, which gives a word only when the test moves its gate file on, so each
+update the tab yields is known in advance rather than caught by timing."""
+import queue
+import threading
+import time
+
+import pytest
+
 from models import GenerationParams
-from ui.chat import Pane, parse_stop, stream_turn
+from ui.chat import UPDATE_INTERVAL, Pane, _next_events, parse_stop, stream_turn
+
+
+@pytest.fixture
+def gate(tmp_path, monkeypatch):
+    """The gate file of dummy:gated (see models/dummy.py): while it holds N, each answer waits before word N + 1."""
+    from models import registry
+
+    registry.resolve("dummy:gated")  # loaded already: the turn shows no "Loading …" note before the first word
+    path = tmp_path / "gate"
+    monkeypatch.setenv("PHARMATUNE_DUMMY_GATE", str(path))
+    yield path
+    path.unlink(missing_ok=True)  # lets any answer still held run out
 
 
 def run(message, panes, system="", params=None, key=None):
@@ -9,24 +30,43 @@ def run(message, panes, system="", params=None, key=None):
     return snapshots
 
 
-def test_answer_streams_in_pieces_and_stats_follow():
-    pane = Pane("dummy:slow")  # a word every 0.05 s
+def test_answer_streams_in_pieces_and_stats_follow(gate):
     question = "does warfarin interact with fluconazole through CYP2C9 inhibition"
-    snapshots = run(question, [pane])
-    texts = [s[0] for s in snapshots]
-    assert texts[-1] == "You said: " + question
-    growing = [t for t in texts if t and not t.startswith("_Loading")]
-    assert len(set(growing)) >= 3 and all(texts[-1].startswith(t) for t in growing)  # grew piece by piece
-    assert "dummy:slow" in pane.stats and "tok/s" in pane.stats and "first token" in pane.stats
-    assert pane.history == [{"role": "user", "content": question},
-                            {"role": "assistant", "content": "You said: " + question}]
+    answer = "You said: " + question
+    words = answer.split(" ")
+    pane = Pane("dummy:gated")
+    gate.write_text("0")  # no word yet
+    turn = stream_turn(question, [pane], "", GenerationParams())
+    assert next(turn)[0].display == [{"role": "user", "content": question}, {"role": "assistant", "content": ""}]
+    for n in range(1, 5):  # let one more word through, and the next update shows exactly it
+        gate.write_text(str(n))
+        assert next(turn)[0].display[-1]["content"] == " ".join(words[:n])
+        assert pane.stats == "" and pane.history == []  # still streaming: no stats, nothing in the history yet
+    gate.unlink()  # the rest at once
+    *_, last = turn
+    assert last[0].display[-1]["content"] == answer
+    assert "dummy:gated" in pane.stats and "tok/s" in pane.stats and "first token" in pane.stats
+    assert pane.history == [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
 
 
 def test_fast_tokens_are_coalesced_into_few_updates():
+    # the rule: one update carries every piece that arrived within UPDATE_INTERVAL of the previous update
+    out = queue.Queue()
+    for i in range(20):
+        out.put(("text", None, f" w{i}"))
+    out.put(("done", None, None))
+    started = time.monotonic()
+    assert len(_next_events(out, started + UPDATE_INTERVAL)) == 21
+    assert time.monotonic() - started >= UPDATE_INTERVAL * 0.9  # it waited out the interval for more
+    late = threading.Timer(0.2, out.put, args=(("text", None, " late"),))
+    late.start()
+    assert _next_events(out, time.monotonic()) == [("text", None, " late")]  # the first piece is always waited for
+    # and the whole tab: a 22-word answer produced at once reaches the page in a few updates, not one per word
+    # (22 here; the bound leaves room for a loaded machine pausing the model's thread a few times)
     pane = Pane("dummy:echo")  # every word at once
     snapshots = run("a b c d e f g h i j k l m n o p q r s t", [pane])
     assert snapshots[-1][0] == "You said: a b c d e f g h i j k l m n o p q r s t"
-    assert len(snapshots) <= 4  # not one browser update per token
+    assert len(snapshots) <= 8
 
 
 def test_compare_mode_answers_with_both_models():
@@ -76,13 +116,22 @@ def test_a_long_message_shows_the_truncation_note(tiny_llama):
     assert "_Note: Your message was" in pane.display[-1]["content"]
 
 
-def test_stopping_the_stream_cancels_generation():
-    pane = Pane("dummy:slow")
+def test_stopping_the_stream_cancels_generation(gate):
+    pane = Pane("dummy:gated")
+    gate.write_text("0")
+    before = set(threading.enumerate())
     turn = stream_turn("a b c d e f g h i j k l m n o p", [pane], "", GenerationParams())
     next(turn)
-    next(turn)
+    (worker,) = set(threading.enumerate()) - before  # the thread that asks the model
+    for n, shown in ((1, "You"), (2, "You said:")):
+        gate.write_text(str(n))
+        assert next(turn)[0].display[-1]["content"] == shown
     turn.close()  # what Gradio does when the user presses Stop
-    assert pane.display[-1]["content"] != "You said: a b c d e f g h i j k l m n o p"
+    # One more word is allowed, never a second: a worker that went on generating would wait at the gate forever.
+    gate.write_text("3")
+    worker.join(30)
+    assert not worker.is_alive(), "the model kept generating after Stop"
+    assert pane.display[-1]["content"] == "You said:" and pane.history == []  # the stopped turn is not sent again
 
 
 def test_openai_key_typed_in_the_session_is_used(monkeypatch):
