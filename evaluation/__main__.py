@@ -22,7 +22,7 @@ def _emitter(run_dir: Path, quiet: bool):
         if event == "progress":
             rate = f", {fields['items_per_s']:.2f} items/s, ETA {fields['eta_s']:.0f} s" if fields.get("items_per_s") else ""
             print(f"  {fields['variant']}: {fields['done']}/{fields['total']}{rate}", file=sys.stderr, flush=True)
-        elif event in ("start", "skipped", "resume", "scoring", "status"):
+        elif event in ("start", "skipped", "resume_items", "scoring", "status"):
             print(f"[{event}] " + ", ".join(f"{k}={v}" for k, v in fields.items()), file=sys.stderr, flush=True)
 
     return emit

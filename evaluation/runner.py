@@ -276,7 +276,7 @@ def evaluate(model_ref: str, bench: Benchmark, out_dir: Path, opts: Options, emi
     if not opts.predictions_file and path.exists() and not done:
         path.unlink()  # another configuration's predictions: start clean
     if done:
-        emit("resume", items=len(done), path=str(path))
+        emit("resume_items", items=len(done), path=str(path))
     start = time.perf_counter()
     results: list[VariantResult] = []
     all_rows: list[dict] = []

@@ -8,7 +8,6 @@ kills the whole process tree. A child that dies without saying so is marked fail
 """
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
@@ -34,30 +33,17 @@ def new_run_dir(kind: str) -> Path:
 
 
 def append_event(run_dir: str | Path, event: str, **fields) -> dict:
-    """One line in events.jsonl; each line is written whole, so a reader never sees half an event."""
-    record = {"time": round(time.time(), 3), "event": event, **fields}
-    line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
-    with open(Path(run_dir) / "events.jsonl", "a", encoding="utf-8") as fh:
-        fh.write(line)
-    return record
+    """One checked line in events.jsonl (jobs.events.write: the schema of each kind is there)."""
+    from jobs.event_schema import write
+
+    return write(run_dir, event, **fields)
 
 
 def events(run_dir: str | Path, offset: int = 0) -> tuple[list[dict], int]:
-    """Complete events after byte `offset`, and the offset to continue from (a partial last line waits)."""
-    path = Path(run_dir) / "events.jsonl"
-    if not path.exists():
-        return [], offset
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        data = fh.read()
-    end = data.rfind(b"\n") + 1
-    out = []
-    for line in data[:end].splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out, offset + end
+    """Complete, checked events after byte `offset`, and the offset to continue from (jobs.events.read)."""
+    from jobs.event_schema import read
+
+    return read(run_dir, offset)
 
 
 def set_status(run_id: str, status: str, error: str | None = None, *, restart: bool = False, **fields) -> bool:

@@ -23,7 +23,7 @@ def _tree_job(argv: list[str]) -> None:
     run_dir = Path(argv[argv.index("--run-dir") + 1])
     grandchild = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
     (run_dir / "grandchild.pid").write_text(str(grandchild.pid))
-    jobs.append_event(run_dir, "progress", done=0, total=1)
+    jobs.append_event(run_dir, "progress", variant="default", done=0, total=1)
     print("waiting on the grandchild", flush=True)
     grandchild.wait()
 
@@ -64,6 +64,32 @@ def write_slow_benchmark(tmp_path: Path, n: int = 30) -> Path:
     path.write_text(f"name: slow\ndataset: {dataset}\nmetrics: [exact_match]\ngeneration: {{max_new_tokens: 64}}\n",
                     encoding="utf-8")
     return path
+
+
+def write_held_benchmark(tmp_path: Path, gate: Path, n: int = 30) -> Path:
+    """A benchmark for dummy:gated (an echo) that holds its job after the first item: the gate lets 8 words of each
+    answer through, item 0's answer has 6 and finishes, every other one has 24 and waits at word 8 until the test
+    removes the gate file. Items run shortest first, one per batch here."""
+    gate.write_text("8")
+    words = " ".join(f"word{k}" for k in range(18))
+    prompts = ["Item 0: Expected: a0"] + [f"Item {i}: {words} Expected: a{i}" for i in range(1, n)]
+    rows = [{"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": f"a{i}"}],
+             "meta": {"id": f"s{i}"}} for i, p in enumerate(prompts)]
+    dataset = tmp_path / "held.jsonl"
+    dataset.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    path = tmp_path / "held.yaml"
+    path.write_text(f"name: held\ndataset: {dataset}\nmetrics: [exact_match]\ngeneration: {{max_new_tokens: 64}}\n",
+                    encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def gate(tmp_path, monkeypatch):
+    """dummy:gated's gate file, in the environment that job children inherit; removed at the end."""
+    path = tmp_path / "gate"
+    monkeypatch.setenv("PHARMATUNE_DUMMY_GATE", str(path))
+    yield path
+    path.unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -133,19 +159,19 @@ def test_a_finished_job_reports_its_result_and_its_config_round_trips(started, t
     assert [r.id for r in jobs.list_runs("eval")] == [run_id] and jobs.list_runs("training") == []
 
 
-def test_a_running_job_sends_progress_and_cancel_stops_it(started, tmp_path):
+def test_a_running_job_sends_progress_and_cancel_stops_it(started, tmp_path, gate):
     import jobs
     from evaluation import leaderboard
 
-    config = {"models": ["dummy:slow"], "benchmarks": [str(write_slow_benchmark(tmp_path))], "batch_size": 1}
+    config = {"models": ["dummy:gated"], "benchmarks": [str(write_held_benchmark(tmp_path, gate))], "batch_size": 1}
     run_id = jobs.start("eval", config, "evaluation")
     started.append(run_id)
     run = jobs.get(run_id)
     assert run.status == "running"
     events = events_until(Path(run.directory), progressed)
     progress = [e for e in events if e["event"] == "progress"]
-    assert progress[0]["done"] == 0 and progress[-1]["total"] == 30
-    assert jobs.poll(run_id).status == "running"
+    assert progress[0]["done"] == 0 and progress[-1]["done"] == 1 and progress[-1]["total"] == 30
+    assert jobs.poll(run_id).status == "running"  # held at item 2
 
     assert jobs.cancel(run_id) is True
     assert gone(run.pid)
@@ -176,10 +202,10 @@ def test_cancel_kills_the_whole_process_tree(started, tmp_path):
     assert jobs.get(run_id).status == "cancelled"
 
 
-def test_a_child_killed_without_reporting_is_marked_failed_with_its_last_log_line(started, tmp_path):
+def test_a_child_killed_without_reporting_is_marked_failed_with_its_last_log_line(started, tmp_path, gate):
     import jobs
 
-    config = {"models": ["dummy:slow"], "benchmarks": [str(write_slow_benchmark(tmp_path))], "batch_size": 1}
+    config = {"models": ["dummy:gated"], "benchmarks": [str(write_held_benchmark(tmp_path, gate))], "batch_size": 1}
     run_id = jobs.start("eval", config, "evaluation")
     started.append(run_id)
     run = jobs.get(run_id)
@@ -246,7 +272,7 @@ def test_events_return_whole_lines_only_and_an_offset(tmp_path):
     import jobs
 
     assert jobs.events(tmp_path) == ([], 0)
-    first = jobs.append_event(tmp_path, "progress", done=1, total=3)
+    first = jobs.append_event(tmp_path, "progress", variant="default", done=1, total=3)
     assert first["event"] == "progress" and first["done"] == 1 and "time" in first
     with open(tmp_path / "events.jsonl", "a", encoding="utf-8") as fh:
         fh.write('{"event": "progress", "do')  # a line being written right now

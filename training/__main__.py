@@ -29,7 +29,7 @@ def _emitter(run_dir: Path, quiet: bool):
         if event == "train":
             print(f"  step {fields['step']}/{fields['max_steps']}  loss {fields['loss']:.4f}  "
                   f"{fields['tokens_per_s']:.0f} tok/s  ETA {fields['eta_s']:.0f} s", file=sys.stderr, flush=True)
-        elif event in ("setup", "eval", "resume", "queued", "status", "checkpoint", "evaluation"):
+        elif event in ("setup", "eval", "resume", "resume_items", "queued", "status", "checkpoint", "evaluation"):
             print(f"[{event}] " + ", ".join(f"{k}={v}" for k, v in fields.items()), file=sys.stderr, flush=True)
 
     return emit

@@ -140,8 +140,8 @@ def build(default_model: str) -> None:
     with gr.Row():
         model_a = gr.Dropdown(available_models(), value=default_model, label="Model", allow_custom_value=True, scale=4,
                               elem_id="model-a")
-        model_b = gr.Dropdown(available_models(), value=default_model, label="Second model", allow_custom_value=True, elem_id="model-b",
-                              visible=False, scale=4)
+        model_b = gr.Dropdown(available_models(), value=default_model, label="Second model", allow_custom_value=True,
+                              elem_id="model-b", visible=False, scale=4)
         compare = gr.Checkbox(label="Compare two models side by side", value=False, scale=1, elem_id="compare")
     with gr.Row():
         with gr.Column():

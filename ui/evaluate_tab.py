@@ -235,14 +235,14 @@ class RunView:
         elif kind == "skipped":
             key = (event.get("model", "?"), event.get("benchmark", "?"))
             self.tasks[key] = {"state": f"skipped: {event.get('reason', '')}", "note": "", "variants": {}}
-        elif kind in ("progress", "scoring", "resume", "result") and self.current is None:
+        elif kind in ("progress", "scoring", "resume_items", "result") and self.current is None:
             self.current = (event.get("model", "?"), event.get("benchmark", "?"))
             self.tasks[self.current] = {"state": "", "note": "", "variants": {}}
         if kind == "progress":
             self.tasks[self.current]["variants"][event.get("variant", "default")] = {
                 "done": event.get("done", 0), "total": event.get("total", 0), "items_per_s": event.get("items_per_s"),
                 "eta_s": event.get("eta_s"), "state": "generating"}
-        elif kind == "resume":
+        elif kind == "resume_items":
             self.tasks[self.current]["note"] = f"resumed: {event.get('items', 0)} items were already done"
         elif kind == "scoring":
             progress = self.tasks[self.current]["variants"].setdefault(

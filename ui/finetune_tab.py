@@ -276,7 +276,7 @@ def measured_rate(config) -> dict | None:
         found, _ = jobs.events(run.directory)
         train = []
         for event in found:
-            if event.get("event") == "setup" or (event.get("event") == "resume" and "from_step" in event):
+            if event.get("event") in ("setup", "resume"):
                 train = []  # timings from one uninterrupted stretch only
             elif event.get("event") == "train":
                 train.append((event["step"], event["time"]))
@@ -407,7 +407,7 @@ class TrainView:
         elif kind == "checkpoint" and "step" in event:
             step = int(event["step"])
             self.checkpoints = sorted({*self.checkpoints, step})
-        elif kind == "resume" and "from_step" in event:  # a training resume (evaluation resumes count items)
+        elif kind == "resume":
             step = int(event["from_step"])
             self.resumes.append(step)
             self.train = {s: e for s, e in self.train.items() if s <= step}

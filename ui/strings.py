@@ -4,7 +4,8 @@ TITLE = "PharmaTune"
 SUBTITLE = "Fine-tune, evaluate, compare and chat with language models for drug discovery and biomedical work."
 
 EMPTY_MESSAGE = "The message is empty: type a question before sending."
-LOADING = "_Loading {ref} (the first use of the builtin model converts its GGUF once, about 20 s; later loads take about a second) …_"
+LOADING = ("_Loading {ref} (the first use of the builtin model converts its GGUF once, about 20 s; later loads take "
+           "about a second) …_")
 ERROR_PREFIX = "⚠️ "
 UNEXPECTED = "{ref} failed: {kind}: {detail}"
 KEY_HELP = "Kept in this browser session only: never saved to disk, the store or logs. OPENAI_API_KEY works too."

@@ -230,7 +230,7 @@ def test_a_model_that_fails_mid_run_fails_the_run_and_a_fixed_dataset_resumes(is
     code, summary, _, err = run_cli(capsys, *argv)
     assert code == 0, summary
     assert sorted(asked) == ["Question 4 PASS Expected: a4", "Question 5 PASS Expected: a5"]
-    assert "[resume] items=4" in err
+    assert "[resume_items] items=4" in err
     assert summary["results"][0]["items"] == 6
     assert len(predictions.read_text().splitlines()) == 6
     assert [r.run_id for r in leaderboard.rows()] == ["eval-fail"]

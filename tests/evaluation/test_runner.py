@@ -92,8 +92,11 @@ def test_oracle_run_gives_the_exact_metrics_and_a_scored_predictions_file(tmp_pa
     assert r.metrics["mcc"] == pytest.approx(1 / 3)
     assert r.metrics["unparseable"] == 0
     assert r.details["confusion_matrix"]["matrix"] == [[2, 1, 0], [1, 2, 0]]
-    # the leaderboard's hash covers the data and settings but not the model, so two models' rows match
-    assert r.config_hash == bench.config_hash(limit=None, data=bench.data_digest())
+    # the leaderboard's hash covers the data and settings but not the model (nor the batch size): two models'
+    # rows on one benchmark match
+    other = evaluate("dummy:interaction", bench, tmp_path / "other", Options(batch_size=1))[0]
+    assert other.metrics["accuracy"] == pytest.approx(3 / 6)  # always "interaction": items 0, 2, 4 are right
+    assert other.config_hash == r.config_hash and len(r.config_hash) == 16
     assert Path(r.predictions_path) == (tmp_path / "out" / "predictions.jsonl").resolve()
 
     rows = read_jsonl(r.predictions_path)
@@ -109,7 +112,7 @@ def test_oracle_run_gives_the_exact_metrics_and_a_scored_predictions_file(tmp_pa
     assert r.details["prompt_tokens"] == sum(row["prompt_tokens"] for row in rows) > 0
 
     names = [e for e, _ in events]
-    assert names[0] == "progress" and "scoring" in names and "resume" not in names
+    assert names[0] == "progress" and "scoring" in names and "resume_items" not in names
     progress = [f for e, f in events if e == "progress"]
     assert [p["done"] for p in progress] == [0, 4, 6] and all(p["total"] == 6 for p in progress)
     assert progress[-1]["eta_s"] == 0
@@ -147,6 +150,28 @@ def test_batch_size_1_and_4_give_identical_outputs_with_a_real_model(tmp_path, t
     assert one[0].metrics == four[0].metrics
 
 
+@pytest.mark.slow
+def test_float32_answers_of_the_builtin_model_do_not_depend_on_the_batch_size(tmp_path, builtin_folder,
+                                                                              monkeypatch):
+    """The README's claim: 8 bundled DDI pairs, greedy, 16 new tokens (the benchmark's own settings), at batch size
+    1 and 8 (one left-padded batch) give the same answers item by item. The check has teeth: with
+    PHARMATUNE_DTYPE=bfloat16 the same run gave 2 of these 8 answers different endings at batch 8."""
+    import torch
+    from models import registry
+
+    monkeypatch.setenv("PHARMATUNE_DTYPE", "float32")
+    bench = benchmarks.load("ddi-binary")
+    ref = "builtin:smollm2-135m-instruct"
+    one = evaluate(ref, bench, tmp_path / "b1", Options(limit=8, batch_size=1))[0]
+    eight = evaluate(ref, bench, tmp_path / "b8", Options(limit=8, batch_size=8))[0]
+    assert registry.resolve(ref).model.dtype == torch.float32
+    rows1, rows8 = read_jsonl(one.predictions_path), read_jsonl(eight.predictions_path)
+    assert [r["id"] for r in rows1] == [r["id"] for r in rows8] and len(rows1) == 8
+    assert all(r["output"].strip() for r in rows1)
+    assert [r["output"] for r in rows1] == [r["output"] for r in rows8]
+    assert one.metrics == eight.metrics
+
+
 # -- failures and resume -----------------------------------------------------------------------------------------
 def marker_rows(n: int = 6, fail_at: int | None = 4) -> list[dict]:
     """Prompts of one length (the runner batches similar lengths together), so batches follow the item order."""
@@ -176,7 +201,7 @@ def test_a_model_failing_mid_run_keeps_the_finished_items_and_a_fixed_dataset_re
     results = evaluate("dummy:fail-on-marker", bench, out, Options(batch_size=2),
                        lambda event, **f: events.append((event, f)))
     assert sorted(generated) == ["Question 4 PASS Expected: a4", "Question 5 PASS Expected: a5"]
-    assert ("resume", {"items": 4, "path": str(out / "predictions.jsonl")}) in events
+    assert ("resume_items", {"items": 4, "path": str(out / "predictions.jsonl")}) in events
     assert [row["index"] for row in read_jsonl(out / "predictions.jsonl")] == list(range(6))
     assert results[0].items == 6 and results[0].metrics["exact_match"] == 0.0
 
@@ -209,7 +234,7 @@ def test_an_interrupted_run_resumes_with_only_the_rest_generated(tmp_path, gener
     events = []
     again = evaluate("dummy:oracle", bench, out, Options(batch_size=2), lambda e, **f: events.append((e, f)))[0]
     assert sorted(generated) == [f"Do A{i} and B{i} interact? Expected: {LABELS[i % 2]}" for i in range(2, 6)]
-    assert [f for e, f in events if e == "resume"] == [{"items": 2, "path": str(out / "predictions.jsonl")}]
+    assert [f for e, f in events if e == "resume_items"] == [{"items": 2, "path": str(out / "predictions.jsonl")}]
     assert [f["done"] for e, f in events if e == "progress"][0] == 2
     assert again.metrics == first.metrics
     rows = read_jsonl(out / "predictions.jsonl")
@@ -244,6 +269,38 @@ def test_a_changed_configuration_does_not_reuse_old_predictions(change, tmp_path
     rows = read_jsonl(out / "predictions.jsonl")
     assert len(rows) == limit and r.items == limit
     assert len({row["config_hash"] for row in rows}) == 1 and rows[0]["config_hash"] != old_hash
+
+
+def test_the_leaderboard_hash_follows_the_data_bytes_and_the_prompt_text(tmp_path, monkeypatch):
+    """Rows with one hash must have scored the same items the same way: the hash changes with the dataset's content
+    at the same path and with the template's text under the same prompt name, and comes back with them."""
+    import prompts
+
+    folder = tmp_path / "prompts"
+    folder.mkdir()
+    monkeypatch.setattr(prompts, "HERE", folder)
+    template = folder / "evalhash.yaml"
+    template.write_text('ask:\n  user: "{question}"\n', encoding="utf-8")
+    bench = ddi_bench(tmp_path, prompt="evalhash.ask")
+    runs = iter(range(100))
+
+    def leaderboard_hash(model="dummy:oracle"):
+        return evaluate(model, bench, tmp_path / f"out{next(runs)}", Options())[0].config_hash
+
+    base = leaderboard_hash()
+    assert leaderboard_hash("dummy:no-interaction") == base
+
+    write_jsonl(tmp_path / "pairs.jsonl", ddi_rows(6, wrong=(3,)))  # one prompt's text differs, same file name
+    changed_data = leaderboard_hash()
+    write_jsonl(tmp_path / "pairs.jsonl", ddi_rows())
+    assert changed_data != base and leaderboard_hash() == base
+
+    template.write_text('ask:\n  system: Answer in two words.\n  user: "{question}"\n', encoding="utf-8")
+    changed_prompt = leaderboard_hash()
+    template.write_text('ask:\n  user: "{question}"\n', encoding="utf-8")
+    assert changed_prompt not in (base, changed_data) and leaderboard_hash() == base
+
+    assert evaluate("dummy:oracle", bench, tmp_path / "limited", Options(limit=4))[0].config_hash != base
 
 
 # -- variants, robustness and groups ------------------------------------------------------------------------------
@@ -368,8 +425,9 @@ def test_a_predictions_file_is_matched_by_id(tmp_path, generated):
     assert r.metrics["accuracy"] == pytest.approx(4 / 6)
     rows = read_jsonl(r.predictions_path)
     assert [(row["id"], row["output"]) for row in rows] == [(f"pair-{i}", said(i)) for i in range(6)]
-    bench = ddi_bench(tmp_path)  # scored outputs made elsewhere compare with a model run on the same items
-    assert r.config_hash == bench.config_hash(limit=None, data=bench.data_digest())
+    # scored outputs made elsewhere compare with a model run on the same items
+    model_run = evaluate("dummy:oracle", ddi_bench(tmp_path), tmp_path / "model-run", Options())[0]
+    assert r.config_hash == model_run.config_hash
 
 
 def test_a_predictions_file_without_ids_is_matched_by_order(tmp_path):

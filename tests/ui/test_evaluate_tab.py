@@ -102,9 +102,12 @@ def test_variant_choices_follow_the_chosen_benchmarks():
            (["dummy:echo"], 3, 4, "dummy:judge", ["compact"])
 
 
-def test_cancel_kills_the_job_and_leaves_no_leaderboard_row(isolated_runs):
-    started = ev.start_evaluation(["dummy:slow"], ["ddi-binary"])  # 0.4 s an item: about 11 s in all
-    view = follow(started.run_id, lambda v: "/28" in v.progress_markdown)
+def test_cancel_kills_the_job_and_leaves_no_leaderboard_row(isolated_runs, tmp_path, monkeypatch):
+    gate = tmp_path / "gate"
+    gate.write_text("0")  # dummy:gated answers nothing while the gate holds 0: the job stays running at 0/28
+    monkeypatch.setenv("PHARMATUNE_DUMMY_GATE", str(gate))  # the job's child inherits it
+    started = ev.start_evaluation(["dummy:gated"], ["ddi-binary"])
+    view = follow(started.run_id, lambda v: "| 0/28 |" in v.progress_markdown)
     assert ev.run_choices()[1] == started.run_id  # a reloaded page re-attaches to the running job
     assert "running" in view.status_markdown
     pid = jobs.get(started.run_id).pid
@@ -146,7 +149,7 @@ def test_progress_table_lists_every_model_and_benchmark():
         {"event": "status", "status": "running"},
         {"event": "skipped", "model": "dummy:echo", "benchmark": "medquad", "reason": "medquad needs shared:medquad"},
         {"event": "start", "model": "dummy:echo", "benchmark": "ddi-binary"},
-        {"event": "resume", "items": 8},
+        {"event": "resume_items", "items": 8},
         {"event": "progress", "variant": "default", "done": 16, "total": 28, "items_per_s": 0.5, "eta_s": 24},
         {"event": "start", "model": "hf:a|b", "benchmark": "ddi-binary"},
     ]:

@@ -182,7 +182,7 @@ def resumed_run_events():
               {"event": "checkpoint", "step": 8, "path": "checkpoints/checkpoint-8"},
               {"event": "evaluation", "benchmark": "drug-qa", "model": "run:training-resumed", "started": True},
               {"event": "progress", "variant": "default", "done": 3, "total": 5},
-              {"event": "resume", "items": 2, "path": "evaluation/drug-qa"},  # an evaluation resume: not a step
+              {"event": "resume_items", "items": 2, "path": "evaluation/drug-qa"},  # an evaluation resume: not a step
               {"event": "evaluation", "model": "run:training-resumed", "benchmark": "drug-qa", "variant": "default",
                "items": 5, "metrics": {"rougeL": 0.25}, "leaderboard_id": 3},
               {"event": "evaluation", "benchmark": "medquad", "skipped": "medquad needs shared:medquad"},
@@ -317,14 +317,24 @@ def follow(run_id, until, timeout=120):
     return view
 
 
-def test_a_tiny_lora_run_starts_trains_and_finishes(isolated_runs, tiny_llama, chat_file):
+def test_a_tiny_lora_run_starts_trains_and_finishes(isolated_runs, tiny_llama, chat_file, tmp_path, monkeypatch):
+    gate = tmp_path / "gate"
+    gate.write_text("6")  # the run waits after step 6 (and its checkpoint) until the gate is removed
+    monkeypatch.setenv("PHARMATUNE_STEP_GATE", str(gate))  # the job's child inherits it
     started = ft.start_training(base_model=f"hf:{tiny_llama}", dataset=str(chat_file), max_steps=12, batch_size=2,
                                 save_every=6, keep_checkpoints=1)
     path = isolated_runs / started.run_id / "config.yaml"
     assert started.command == f"python -m training run {path.resolve()}"
     assert ft.run_config(started.run_id) == (path.read_text(encoding="utf-8"), started.command)
     assert "**Planned steps: 12** (max_steps" in started.checked.markdown
-    assert [row[0] for row in ft.queue_rows()] == [started.run_id]
+    try:
+        # held mid-run: the view the page's timer builds while it trains, and the queue lists it
+        view = follow(started.run_id, lambda v: v.step == 6 and 6 in v.checkpoints)
+        assert view.status == "running" and "**running**: step 6/12" in view.status_markdown
+        assert not view.finished and list(view.loss_frame().step) == list(range(1, 7))
+        assert [row[0] for row in ft.queue_rows()] == [started.run_id]
+    finally:
+        gate.unlink()
     view = follow(started.run_id, lambda v: v.finished)
     assert view.status == "done", view.status_markdown
     assert view.step == 12 and list(view.loss_frame().step) == list(range(1, 13))
