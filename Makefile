@@ -31,9 +31,11 @@ browser:  ## Chromium for tests/e2e; installed when missing and root, else e2e t
 	else echo "Chromium is missing and this is not root: tests/e2e will be skipped."; fi
 
 test: install browser
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 test-fast: install  ## everything but the tests marked slow (real model, browser)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow"
 
 bench: prepare

@@ -122,7 +122,8 @@ def main() -> None:
 
     dtype = next(model.model.parameters()).dtype
     print(f"machine: {os.cpu_count()} CPU cores, torch {torch.__version__}, {REF} in {dtype}")
-    print(f"prompt: {len(ids)} tokens with the chat template ({len(model.tokenizer(messages[0]['content'], add_special_tokens=False)['input_ids'])} in the message), "
+    in_message = len(model.tokenizer(messages[0]['content'], add_special_tokens=False)['input_ids'])
+    print(f"prompt: {len(ids)} tokens with the chat template ({in_message} in the message), "
           f"{NEW_TOKENS} new tokens (streamed answer: {tokens_generated} tokens), median of {ROUNDS}")
     rows = [
         ("cold start, python app.py → HTTP 200", f"{cold:.2f} s", "≤ 6 s"),

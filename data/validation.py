@@ -139,7 +139,7 @@ def validate(path: str | Path, fmt: str | None = None, *, mapping: dict | None =
 
     def flush_lengths():
         lengths = token_counter([r for _, r in pending])
-        for (where, record), n in zip(pending, lengths):
+        for (where, _record), n in zip(pending, lengths):
             report.token_lengths.append(n)
             if max_tokens and n > max_tokens:
                 report.valid -= 1  # counted when the row passed the other checks; too long makes it invalid

@@ -75,7 +75,8 @@ def test_ddi_binary_is_balanced_labels_exact_and_negatives_not_listed(built):
     assert all(r["meta"]["drug1"] in positive_drugs and r["meta"]["drug2"] in positive_drugs for r in negatives)
     # the prompt carries names and SMILES, as in the DDI study
     first = rows[0]
-    assert first["meta"]["smiles1"] in first["messages"][1]["content"] and first["meta"]["drug2"] in first["messages"][1]["content"]
+    prompt = first["messages"][1]["content"]
+    assert first["meta"]["smiles1"] in prompt and first["meta"]["drug2"] in prompt
     readme = (built / "ddi-binary" / "README.md").read_text(encoding="utf-8")
     assert "not listed" in readme and "grapefruit" in readme
 

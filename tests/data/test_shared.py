@@ -1,6 +1,5 @@
 """Loaders for ../shared/data: real MedQuAD and DDI pairs when present, a clear message when not."""
 import json
-import shutil
 from collections import Counter
 
 import pytest
