@@ -16,13 +16,15 @@ from pathlib import Path
 
 import yaml
 
+from errors import UserError
+
 FOLDER = Path(__file__).parent / "benchmarks"
 FIELDS = ("name", "description", "dataset", "split", "prompt", "reference", "parser", "labels", "metrics",
           "generation", "few_shot", "variants", "inputs", "group_by", "task_type")
 FEW_SHOT_RULES = ("first", "random", "balanced")
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(UserError, ValueError):
     """A benchmark file or its data cannot be used; the message names the file and the field."""
 
 

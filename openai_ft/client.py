@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 
+from errors import UserError
+
 MAX_RETRIES = 4
 TIMEOUT_S = 60.0
 
 
-class OpenAIError(RuntimeError):
+class OpenAIError(UserError, RuntimeError):
     """A call to OpenAI failed; the message says what OpenAI said and what to do."""
 
 

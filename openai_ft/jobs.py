@@ -15,12 +15,14 @@ import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
+from errors import UserError
+
 TERMINAL = ("succeeded", "failed", "cancelled")
 METADATA_KEY = "pharmatune_token"
 EVENTS_KEPT = 2000
 
 
-class JobError(RuntimeError):
+class JobError(UserError, RuntimeError):
     """A launch or a status call cannot go on; the message says why and what to do."""
 
 

@@ -9,12 +9,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from errors import UserError
+
 DEFAULT_FILE = Path(__file__).with_name("prices.yaml")
 RATE_FIELDS = ("training", "ft_input", "ft_output", "input", "output")
 PER = 1_000_000
 
 
-class PriceError(ValueError):
+class PriceError(UserError, ValueError):
     """The price table is not usable; the message names the file and the field."""
 
 

@@ -20,6 +20,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from errors import UserError
+
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1
 REPLY_PRIMING = 3
@@ -33,7 +35,7 @@ SOURCES = {
 }
 
 
-class TokenizerError(RuntimeError):
+class TokenizerError(UserError, RuntimeError):
     """The vocabulary for an encoding cannot be found or does not match tiktoken's."""
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ui import strings
+from ui import job_tab, strings
+from ui.job_tab import InputProblem, config_path, readable
 
 KIND = "evaluation"  # jobs kind; the CLI registers its own runs under the same kind
 MODULE = "evaluation"  # python -m evaluation run --config ...
@@ -19,8 +19,8 @@ DESCRIPTION_CHARS = 90
 RESULT_COLUMNS = ["model", "benchmark", "variant", "items", "metrics", "leaderboard row"]
 
 
-class InputProblem(ValueError):
-    """Something the user chose cannot start an evaluation; the message says what to change."""
+TEXTS = job_tab.JobTexts(strings.EVAL_NO_RUN, strings.EVAL_UNKNOWN_RUN, strings.EVAL_ALREADY_FINISHED,
+                         strings.EVAL_CANCELLED)
 
 
 @dataclass
@@ -143,15 +143,6 @@ def make_config(models, benchmark_names, limit=0, batch_size=8, judge: str | Non
                           variants=variants or None, judge=judge)
     except ConfigError as exc:
         raise InputProblem(str(exc))
-
-
-def config_path(run_id: str) -> Path:
-    """The run's config.yaml, in the folder the store recorded (CLI runs may live outside runs/)."""
-    import jobs
-    import settings
-
-    run = jobs.get(run_id)
-    return Path(run.directory) / "config.yaml" if run else settings.runs_dir() / run_id / "config.yaml"
 
 
 def start_evaluation(models, benchmark_names, limit=0, batch_size=8, judge: str | None = None,
@@ -299,13 +290,8 @@ def run_view(run_id: str, offset: int = 0, view: RunView | None = None) -> RunVi
 
     if view is None or view.run_id != run_id or offset == 0:
         view, offset = RunView(run_id), 0
-    run = jobs.poll(run_id)  # first: it marks a child that died silently as failed (in the store and the events)
-    if run is None:
-        raise InputProblem(strings.EVAL_UNKNOWN_RUN.format(run_id=run_id))
-    before = (view.offset, view.status)
-    found, view.offset = jobs.events(run.directory, offset)
-    for event in found:
-        view.apply(event)
+    run = job_tab.active_run(run_id, None, TEXTS)
+    before = job_tab.apply_new_events(view, run, offset)
     if run.status in jobs.TERMINAL and not view.finished:  # a status recorded only in the store
         view.status, view.error = run.status, view.error or run.error
     elif view.status == "queued":  # the child has not written its first event yet
@@ -316,36 +302,12 @@ def run_view(run_id: str, offset: int = 0, view: RunView | None = None) -> RunVi
 
 def cancel_run(run_id: str | None) -> str:
     """Kill the run's process tree; the leaderboard keeps only (model, benchmark) pairs that had finished."""
-    import jobs
-
-    if not run_id:
-        return strings.EVAL_NO_RUN
-    run = jobs.get(run_id)
-    if run is None:
-        return strings.EVAL_UNKNOWN_RUN.format(run_id=run_id)
-    if not jobs.cancel(run_id):
-        return strings.EVAL_ALREADY_FINISHED.format(run_id=run_id, status=jobs.get(run_id).status)
-    return strings.EVAL_CANCELLED.format(run_id=run_id)
-
-
-def readable(exc: Exception) -> str:
-    """A sentence for the page: our own messages as they are, anything else with its kind."""
-    from models.errors import ModelError
-
-    if isinstance(exc, (InputProblem, ModelError)):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    return job_tab.cancel_run(run_id, None, TEXTS)
 
 
 def run_choices() -> tuple[list[tuple[str, str]], str | None]:
     """Recent evaluation runs as (label, id), and the one to show: the latest running one, else the latest."""
-    import jobs
-
-    runs = jobs.list_runs(KIND)
-    runs = [jobs.poll(r.id) if r.status not in jobs.TERMINAL else r for r in runs]  # settle silently dead ones
-    choices = [(f"{r.id} · {r.status} · {r.title}" if r.title else f"{r.id} · {r.status}", r.id) for r in runs]
-    running = [r.id for r in runs if r.status not in jobs.TERMINAL]
-    return choices, (running[0] if running else (runs[0].id if runs else None))
+    return job_tab.run_choices((KIND,))
 
 
 # -- the tab ----------------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ui import strings
+from ui import job_tab, strings
+from ui.job_tab import InputProblem, config_path, readable
 
 KIND = "training"  # jobs kind; the CLI registers its own runs under the same kind
 MODULE = "training"  # python -m training run --config ... --run-dir ...
@@ -54,8 +55,7 @@ LABELS = {  # what the page calls each field (messages name both the label and t
 }
 
 
-class InputProblem(ValueError):
-    """Something in the form cannot train; the message names the field and says what to change."""
+TEXTS = job_tab.JobTexts(strings.FT_NO_RUN, strings.FT_UNKNOWN_RUN, strings.FT_ALREADY_FINISHED, strings.FT_CANCELLED)
 
 
 @dataclass
@@ -325,15 +325,6 @@ def start_training(form: dict | None = None, **fields) -> Started:
     return Started(run_id, config.to_yaml(), config.command(str(path)), checked)
 
 
-def config_path(run_id: str) -> Path:
-    """The run's config.yaml, in the folder the store recorded (CLI runs may live outside runs/)."""
-    import jobs
-    import settings
-
-    run = jobs.get(run_id)
-    return Path(run.directory) / "config.yaml" if run else settings.runs_dir() / run_id / "config.yaml"
-
-
 def run_config(run_id: str) -> tuple[str, str]:
     """The run's config.yaml and the command that replays it ('' when the file is gone)."""
     from training.config import TrainConfig
@@ -600,13 +591,8 @@ def run_view(run_id: str, offset: int = 0, view: TrainView | None = None) -> Tra
 
     if view is None or view.run_id != run_id or offset == 0:
         view, offset = TrainView(run_id), 0
-    run = jobs.poll(run_id)  # first: it marks a child that died silently as failed (in the store and the events)
-    if run is None or run.kind != KIND:
-        raise InputProblem(strings.FT_UNKNOWN_RUN.format(run_id=run_id))
-    before = (view.offset, view.status)
-    found, view.offset = jobs.events(run.directory, offset)
-    for event in found:
-        view.apply(event)
+    run = job_tab.active_run(run_id, (KIND,), TEXTS)
+    before = job_tab.apply_new_events(view, run, offset)
     view.status = run.status
     if run.status == "failed":
         view.error = run.error or view.error
@@ -645,16 +631,7 @@ def latest_checkpoint_step(run_id: str) -> int | None:
 # -- actions ----------------------------------------------------------------------------------------------------
 def cancel_run(run_id: str | None) -> str:
     """Kill the run's process tree; its checkpoints stay, so it can be resumed."""
-    import jobs
-
-    if not run_id:
-        return strings.FT_NO_RUN
-    run = jobs.get(run_id)
-    if run is None:
-        return strings.FT_UNKNOWN_RUN.format(run_id=run_id)
-    if not jobs.cancel(run_id):
-        return strings.FT_ALREADY_FINISHED.format(run_id=run_id, status=jobs.get(run_id).status)
-    return strings.FT_CANCELLED.format(run_id=run_id)
+    return job_tab.cancel_run(run_id, None, TEXTS)
 
 
 def resume_run(run_id: str | None) -> str:
@@ -782,17 +759,6 @@ def wait_export(run_id: str, timeout: float = 600) -> dict:
     return _exports.get(run_id, {})
 
 
-def readable(exc: Exception) -> str:
-    """A sentence for the page: our own messages as they are, anything else with its kind."""
-    from data.records import DataError
-    from models.errors import ModelError
-    from training.config import ConfigError
-
-    if isinstance(exc, (InputProblem, ModelError, ConfigError, DataError)):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
 # -- lists: runs, queue, base models -----------------------------------------------------------------------------
 def _settled(runs):
     import jobs
@@ -802,12 +768,7 @@ def _settled(runs):
 
 def run_choices() -> tuple[list[tuple[str, str]], str | None]:
     """Recent training runs as (label, id), and the one to show: the latest active one, else the latest."""
-    import jobs
-
-    runs = _settled(jobs.list_runs(KIND))
-    choices = [(f"{r.id} · {r.status} · {r.title}" if r.title else f"{r.id} · {r.status}", r.id) for r in runs]
-    active = [r.id for r in runs if r.status not in jobs.TERMINAL]
-    return choices, (active[0] if active else (runs[0].id if runs else None))
+    return job_tab.run_choices((KIND,))
 
 
 def queue_rows() -> list[list]:

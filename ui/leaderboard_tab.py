@@ -10,12 +10,9 @@ from datetime import datetime
 from pathlib import Path
 
 from ui import strings
+from ui.job_tab import InputProblem, readable
 
 CELL_CHARS = 400
-
-
-class InputProblem(ValueError):
-    """A choice on the form that cannot be shown; the message says what to do."""
 
 
 # -- the table --------------------------------------------------------------------------------------------------
@@ -134,10 +131,6 @@ def comparison(id_a, id_b) -> tuple[str, object, object]:
     elif a.items != b.items:
         heading += f"  \n_Different numbers of items ({a.items}, {b.items}): the numbers are not comparable._"
     return heading, leaderboard.compare(a.id, b.id).round(4), leaderboard.compare_groups(a.id, b.id).round(4)
-
-
-def readable(exc: Exception) -> str:
-    return str(exc) if isinstance(exc, InputProblem) else f"{type(exc).__name__}: {exc}"
 
 
 # -- the tab ----------------------------------------------------------------------------------------------------

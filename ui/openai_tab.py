@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import errors
 from ui import strings
+from ui.job_tab import InputProblem
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 10
@@ -18,19 +20,13 @@ JOB_COLUMNS = ["job", "model", "status", "fine-tuned model", "estimated $", "act
 EVENT_COLUMNS = ["time", "level", "message"]
 
 
-class TabError(ValueError):
+class TabError(InputProblem):
     """Something the user can fix; shown as it is."""
 
 
 def readable(exc: Exception) -> str:
-    from data.records import DataError
-    from openai_ft.client import OpenAIError
-    from openai_ft.jobs import JobError
-    from openai_ft.pricing import PriceError
-
-    if isinstance(exc, (TabError, DataError, OpenAIError, JobError, PriceError, ValueError)):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    """The UI's one sentence for an error; a number that does not parse (ValueError) is also the user's to fix."""
+    return str(exc) if isinstance(exc, ValueError) else errors.readable(exc)
 
 
 def key_status(key: str | None) -> str:

@@ -22,7 +22,8 @@ from training import methods
 from training.methods import METHODS
 from training.search.config import DIRECTIONS, PROTOCOLS, PRUNERS, SAMPLERS
 from training.studies.config import SELECTIONS
-from ui import strings
+from ui import job_tab, strings
+from ui.job_tab import InputProblem, config_path, readable
 
 KINDS = ("search", "lora-rank", "method-comparison", "data-efficiency", "data-selection")
 JOB_KINDS = ("search", "study")  # jobs kinds (the CLI registers its runs under the same ones)
@@ -71,8 +72,8 @@ LABELS = {  # what the page calls each field (messages name both the label and t
 }
 
 
-class InputProblem(ValueError):
-    """Something in the form cannot start a search or study; the message names the field and what to change."""
+TEXTS = job_tab.JobTexts(strings.STUDY_NO_RUN, strings.STUDY_UNKNOWN_RUN, strings.STUDY_ALREADY_FINISHED,
+                         strings.STUDY_CANCELLED)
 
 
 @dataclass
@@ -334,14 +335,6 @@ def start_study(form: dict | None = None, *, deep: bool = False, **fields) -> St
     run_id = jobs.start(kind, config.to_dict(), MODULES[kind], title=title_of(config))
     path = config_path(run_id)
     return Started(run_id, kind, config.to_yaml(), command(kind, str(path)))
-
-
-def config_path(run_id: str) -> Path:
-    import jobs
-    import settings
-
-    run = jobs.get(run_id)
-    return Path(run.directory) / "config.yaml" if run else settings.runs_dir() / run_id / "config.yaml"
 
 
 def run_config(run_id: str) -> tuple[str, str]:
@@ -623,20 +616,14 @@ def _read_config(directory: Path) -> dict:
 def run_view(run_id: str, offset: int = 0, view: StudyView | None = None) -> StudyView:
     """The run's trials, figures and status: events after `offset` applied to `view` (a fresh view from 0 replays the
     whole file, which is how a reloaded page re-attaches). Raises InputProblem for an unknown run."""
-    import jobs
 
     if view is None or view.run_id != run_id or offset == 0:
         view, offset = None, 0
-    run = jobs.poll(run_id)  # first: it marks a child that died silently as failed (in the store and the events)
-    if run is None or run.kind not in JOB_KINDS:
-        raise InputProblem(strings.STUDY_UNKNOWN_RUN.format(run_id=run_id))
+    run = job_tab.active_run(run_id, JOB_KINDS, TEXTS)
     if view is None:
         view = StudyView(run_id, kind=run.kind, directory=run.directory,
                          config=_read_config(Path(run.directory)))
-    before = (view.offset, view.status)
-    found, view.offset = jobs.events(run.directory, offset)
-    for event in found:
-        view.apply(event)
+    before = job_tab.apply_new_events(view, run, offset)
     view.status = run.status
     if run.status in ("failed", "cancelled"):
         view.error = run.error or view.error
@@ -747,16 +734,7 @@ def plot_images(view: StudyView, live: bool = True) -> tuple[object, list]:
 # -- actions ----------------------------------------------------------------------------------------------------
 def cancel_run(run_id: str | None) -> str:
     """Kill the job's process tree (its trials and full-length runs with it)."""
-    import jobs
-
-    if not run_id:
-        return strings.STUDY_NO_RUN
-    run = jobs.get(run_id)
-    if run is None or run.kind not in JOB_KINDS:
-        return strings.STUDY_UNKNOWN_RUN.format(run_id=run_id)
-    if not jobs.cancel(run_id):
-        return strings.STUDY_ALREADY_FINISHED.format(run_id=run_id, status=jobs.get(run_id).status)
-    return strings.STUDY_CANCELLED.format(run_id=run_id)
+    return job_tab.cancel_run(run_id, JOB_KINDS, TEXTS)
 
 
 def train_best(run_id: str | None) -> str:
@@ -802,26 +780,9 @@ def evaluate_best(run_id: str | None, benchmark: str | None, limit=0) -> str:
         raise InputProblem(str(exc)) from None
 
 
-def readable(exc: Exception) -> str:
-    from data.records import DataError
-    from models.errors import ModelError
-    from training.config import ConfigError
-
-    if isinstance(exc, (InputProblem, ModelError, ConfigError, DataError)):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
 def run_choices() -> tuple[list[tuple[str, str]], str | None]:
     """Recent searches and studies as (label, id), and the one to show: the latest active one, else the latest."""
-    import jobs
-
-    runs = [r for kind in JOB_KINDS for r in jobs.list_runs(kind)]
-    runs.sort(key=lambda r: r.created, reverse=True)
-    runs = [jobs.poll(r.id) if r.status not in jobs.TERMINAL else r for r in runs]
-    choices = [(f"{r.id} · {r.status} · {r.title}" if r.title else f"{r.id} · {r.status}", r.id) for r in runs]
-    active = [r.id for r in runs if r.status not in jobs.TERMINAL]
-    return choices, (active[0] if active else (runs[0].id if runs else None))
+    return job_tab.run_choices(JOB_KINDS)
 
 
 # -- the tab ----------------------------------------------------------------------------------------------------

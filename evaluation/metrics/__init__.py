@@ -13,11 +13,13 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from errors import UserError
+
 FAMILIES = ("text", "embedding", "questeval", "smiles", "classification", "regression", "keywords", "combined")
 KINDS = ("text", "label", "number", "smiles")
 
 
-class MetricError(ValueError):
+class MetricError(UserError, ValueError):
     """A metric name, option or input is wrong; the message names it."""
 
 
