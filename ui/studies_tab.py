@@ -21,6 +21,7 @@ from pathlib import Path
 from training import methods
 from training.methods import METHODS
 from training.search.config import DIRECTIONS, PROTOCOLS, PRUNERS, SAMPLERS
+from training.search.report import live_figures
 from training.studies.config import SELECTIONS
 from ui import job_tab, strings
 from ui.job_tab import InputProblem, config_path, readable
@@ -665,7 +666,7 @@ def live_plots(view: StudyView, every: float = LIVE_PLOT_SECONDS) -> tuple[objec
     if not _live_lock.acquire(blocking=False):  # another session is drawing: show what there is
         return (("live", cached["mtime"]), cached["images"]) if cached else (None, [])
     try:
-        images = _draw_live(journal, view.study_name or view.run_id)
+        images = live_figures(journal, view.study_name or view.run_id)
         _live[view.run_id] = {"at": time.time(), "mtime": mtime, "images": images}
     except Exception:  # noqa: BLE001 - a journal being written or too few trials: try again later
         _live[view.run_id] = {"at": time.time(), "mtime": cached["mtime"] if cached else None,
@@ -674,35 +675,6 @@ def live_plots(view: StudyView, every: float = LIVE_PLOT_SECONDS) -> tuple[objec
         _live_lock.release()
     entry = _live[view.run_id]
     return ("live", entry["mtime"]), entry["images"]
-
-
-def _draw_live(journal: Path, study_name: str) -> list:
-    import io
-
-    import matplotlib.pyplot as plt
-    import optuna
-    from PIL import Image
-
-    from training.search.report import optuna_figure
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
-    study = optuna.load_study(study_name=study_name, storage=storage)
-    images = []
-    for function, title in (("plot_optimization_history", "Optimization history (live)"),
-                            ("plot_intermediate_values", "Validation metric at each evaluation (live)")):
-        try:
-            buffer = io.BytesIO()
-            optuna_figure(study, function, title).savefig(buffer, format="png", dpi=80)
-            buffer.seek(0)
-            image = Image.open(buffer)
-            image.load()
-            images.append((image, title))
-        except Exception:  # noqa: BLE001 - e.g. no complete trial yet
-            pass
-        finally:
-            plt.close("all")
-    return images
 
 
 def plot_images(view: StudyView, live: bool = True) -> tuple[object, list]:

@@ -155,3 +155,32 @@ def write(config, study, summary: dict, run_dir: Path) -> Path:
     path = run_dir / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def live_figures(journal: Path, study_name: str) -> list:
+    """Optuna's optimization history and intermediate values of a running search, drawn from its journal file:
+    [(PIL image, caption)], leaving out a plot that cannot be drawn yet (no complete trial)."""
+    import io
+
+    import matplotlib.pyplot as plt
+    import optuna
+    from PIL import Image
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    images = []
+    for function, title in (("plot_optimization_history", "Optimization history (live)"),
+                            ("plot_intermediate_values", "Validation metric at each evaluation (live)")):
+        try:
+            buffer = io.BytesIO()
+            optuna_figure(study, function, title).savefig(buffer, format="png", dpi=80)
+            buffer.seek(0)
+            image = Image.open(buffer)
+            image.load()
+            images.append((image, title))
+        except Exception:  # noqa: BLE001 - e.g. no complete trial yet
+            pass
+        finally:
+            plt.close("all")
+    return images
