@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from training.progress import TrainProgress
 from ui import job_tab, strings
 from ui.job_tab import InputProblem, config_path, readable
 
@@ -308,94 +309,12 @@ def run_config(run_id: str) -> tuple[str, str]:
 
 
 # -- watching ---------------------------------------------------------------------------------------------------
-@dataclass
-class TrainView:
-    """What the page shows of a run, built from its events; `offset` is where the next read continues.
-
-    Steps are keyed by number, so when a resumed run repeats steps (it continues from an earlier checkpoint than
-    the step it had reached) the latest value of each step wins, and points after the checkpoint that the resumed
-    run has not reached again are dropped: the curve is the trajectory the weights actually followed."""
-
-    run_id: str
-    offset: int = 0
-    status: str = "queued"
-    error: str | None = None
-    position: int | None = None  # place in the training queue (a "queued" event after the latest status)
-    setup: dict = field(default_factory=dict)
-    train: dict = field(default_factory=dict)  # step -> the latest train event of that step
-    evals: dict = field(default_factory=dict)  # step -> the latest eval event of that step
-    checkpoints: list[int] = field(default_factory=list)
-    resumes: list[int] = field(default_factory=list)  # from_step of each resume
-    evaluation: list[dict] = field(default_factory=list)  # post-training benchmark rows (and skips)
-    evaluating: str | None = None  # the benchmark being run after training
-    evaluating_progress: str = ""
-    final: dict = field(default_factory=dict)  # fields of the "status done" event
-    task: str = "sft"
-    changed: bool = True
+class TrainView(TrainProgress):
+    """What the Fine-tune tab shows of a run: its progress (training.progress), rendered."""
 
     @property
-    def finished(self) -> bool:
-        import jobs
-
-        return self.status in jobs.TERMINAL
-
-    @property
-    def reference(self) -> str:
-        return f"run:{self.run_id}"
-
-    @property
-    def last(self) -> dict:
-        return self.train[max(self.train)] if self.train else {}
-
-    @property
-    def step(self) -> int:
-        return max([*self.train, *self.evals, 0])
-
-    @property
-    def max_steps(self) -> int | None:
-        return self.last.get("max_steps") or self.setup.get("planned_steps")
-
-    def apply(self, event: dict) -> None:
-        kind = event.get("event")
-        if kind == "queued":
-            self.position = event.get("position")
-        elif kind == "setup":
-            self.setup = event
-            self.task = event.get("task", self.task)
-        elif kind == "train" and "step" in event:
-            self.train[int(event["step"])] = event
-        elif kind == "eval" and "step" in event:
-            self.evals[int(event["step"])] = event
-        elif kind == "checkpoint" and "step" in event:
-            step = int(event["step"])
-            self.checkpoints = sorted({*self.checkpoints, step})
-        elif kind == "resume":
-            step = int(event["from_step"])
-            self.resumes.append(step)
-            self.train = {s: e for s, e in self.train.items() if s <= step}
-            self.evals = {s: e for s, e in self.evals.items() if s <= step}
-            self.checkpoints = [s for s in self.checkpoints if s <= step]
-            self.final, self.evaluation, self.evaluating = {}, [], None
-        elif kind == "evaluation":
-            if event.get("skipped"):
-                self.evaluation.append({"benchmark": event.get("benchmark"), "variant": "—", "items": 0,
-                                        "metrics": f"skipped: {event['skipped']}", "leaderboard row": None})
-            elif event.get("started"):
-                self.evaluating, self.evaluating_progress = event.get("benchmark"), ""
-            else:
-                self.evaluating = None
-                self.evaluation.append({"benchmark": event.get("benchmark"), "variant": event.get("variant"),
-                                        "items": event.get("items"),
-                                        "metrics": _metrics_text(event.get("metrics") or {}),
-                                        "leaderboard row": event.get("leaderboard_id")})
-        elif kind == "progress" and self.evaluating:
-            self.evaluating_progress = f" {event.get('done', 0)}/{event.get('total', '?')}"
-        elif kind == "status":
-            self.position = None  # a later wait in the queue writes a new "queued" event
-            if event.get("status") == "done":
-                self.final = event
-            if event.get("error"):
-                self.error = event["error"]
+    def evaluating_progress(self) -> str:
+        return f" {self.evaluating_items[0]}/{self.evaluating_items[1]}" if self.evaluating_items else ""
 
     # -- what the page shows ------------------------------------------------------------------------------------
     @property
@@ -492,7 +411,14 @@ class TrainView:
 
     @property
     def evaluation_rows(self) -> list[list]:
-        return [[r[c] for c in EVAL_COLUMNS] for r in self.evaluation]
+        rows = []
+        for r in self.evaluation:
+            if r.get("skipped"):
+                rows.append([r.get("benchmark"), "—", 0, f"skipped: {r['skipped']}", None])
+            else:
+                rows.append([r.get("benchmark"), r.get("variant"), r.get("items"), _metrics_text(r.get("metrics") or {}),
+                             r.get("leaderboard_id")])
+        return rows
 
     @property
     def evaluation_markdown(self) -> str:
