@@ -38,3 +38,13 @@ def test_the_rank_table_places_lower_losses_and_higher_scores_first():
     rank._rankings(rows, columns)
     assert [r["eval_loss_place"] for r in rows] == [2, 1]
     assert [r["token_f1_place"] for r in rows] == [2, 1]
+
+
+def test_the_studies_page_names_the_run_with_the_fewest_unparseable_answers_best():
+    from training.search.progress import StudyProgress
+
+    progress = StudyProgress("study-x", kind="study", config={"metric": "unparseable"})
+    for label, unparseable in (("n50", 30.0), ("n200", 3.0), ("n100", 12.0)):
+        progress.apply({"event": "study_run", "label": label, "state": "complete", "run_id": f"study-x-{label}",
+                        "metrics": {"unparseable": unparseable}})
+    assert progress.best_study_run()["label"] == "n200"
