@@ -7,8 +7,9 @@ that tests call without Gradio; build() only wires them to components.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from evaluation.progress import EvalProgress
 from ui import job_tab, strings
 from ui.job_tab import InputProblem, config_path, readable
 
@@ -171,24 +172,13 @@ def run_config(run_id: str) -> tuple[str, str]:
 
 
 # -- watching ---------------------------------------------------------------------------------------------------
-@dataclass
-class RunView:
-    """What the page shows of a run, built from its events; `offset` is where the next read continues."""
-
-    run_id: str
-    offset: int = 0
-    tasks: dict = field(default_factory=dict)  # (model, benchmark) -> {"state", "note", "variants": {name: progress}}
-    current: tuple | None = None
-    results: list[list] = field(default_factory=list)
-    status: str = "queued"
-    error: str | None = None
-    changed: bool = True  # the last read brought something new (the page skips unchanged updates)
+class RunView(EvalProgress):
+    """What the Evaluate tab shows of a run: its progress (evaluation.progress), rendered."""
 
     @property
-    def finished(self) -> bool:
-        import jobs
-
-        return self.status in jobs.TERMINAL
+    def results(self) -> list[list]:
+        return [[r.get("model"), r.get("benchmark"), r.get("variant"), r.get("items"),
+                 format_metrics(r.get("metrics") or {}), r.get("leaderboard_id")] for r in self.scored]
 
     @property
     def status_markdown(self) -> str:
@@ -205,54 +195,23 @@ class RunView:
         for (model, bench), task in self.tasks.items():
             variants = task["variants"] or {"—": None}
             for name, p in variants.items():
-                state = p["state"] if p else task["state"]
+                state = p["state"] if p else _task_state(task)
                 if not p:
                     items, rate, eta = "—", "—", "—"
                 else:
                     items = f"{p['done']}/{p['total']}"
                     rate = _rate(p.get("items_per_s"))
                     eta = _duration(p.get("eta_s")) if p["state"] == "generating" else "—"
-                if task.get("note"):
-                    state += f" ({task['note']})"
+                if task.get("resumed") is not None:
+                    state += f" (resumed: {task['resumed']} items were already done)"
                 lines.append(f"| {_cell(model)} | {_cell(bench)} | {_cell(name)} | {items} | {rate} | {eta} | "
                              f"{_cell(state)} |")
         return "\n".join(lines)
 
-    def apply(self, event: dict) -> None:
-        kind = event.get("event")
-        if kind == "start":
-            self.current = (event.get("model", "?"), event.get("benchmark", "?"))
-            self.tasks[self.current] = {"state": strings.EVAL_LOADING, "note": "", "variants": {}}
-        elif kind == "skipped":
-            key = (event.get("model", "?"), event.get("benchmark", "?"))
-            self.tasks[key] = {"state": f"skipped: {event.get('reason', '')}", "note": "", "variants": {}}
-        elif kind in ("progress", "scoring", "resume_items", "result") and self.current is None:
-            self.current = (event.get("model", "?"), event.get("benchmark", "?"))
-            self.tasks[self.current] = {"state": "", "note": "", "variants": {}}
-        if kind == "progress":
-            self.tasks[self.current]["variants"][event.get("variant", "default")] = {
-                "done": event.get("done", 0), "total": event.get("total", 0), "items_per_s": event.get("items_per_s"),
-                "eta_s": event.get("eta_s"), "state": "generating"}
-        elif kind == "resume_items":
-            self.tasks[self.current]["note"] = f"resumed: {event.get('items', 0)} items were already done"
-        elif kind == "scoring":
-            progress = self.tasks[self.current]["variants"].setdefault(
-                event.get("variant", "default"), {"done": "—", "total": "—", "items_per_s": None, "eta_s": None})
-            progress["state"] = "scoring"
-        elif kind == "result":
-            key = (event.get("model", "?"), event.get("benchmark", "?"))
-            task = self.tasks.setdefault(key, {"state": "", "note": "", "variants": {}})
-            progress = task["variants"].setdefault(
-                event.get("variant", "default"), {"done": event.get("items"), "total": event.get("items"),
-                                                  "items_per_s": None, "eta_s": None})
-            progress["state"] = "scored"
-            self.results.append([event.get("model"), event.get("benchmark"), event.get("variant"),
-                                 event.get("items"), format_metrics(event.get("metrics") or {}),
-                                 event.get("leaderboard_id")])
-        elif kind == "status":
-            self.status = event.get("status", self.status)
-            if event.get("error"):
-                self.error = event["error"]
+
+def _task_state(task: dict) -> str:
+    return {"loading": strings.EVAL_LOADING, "skipped": f"skipped: {task.get('reason', '')}"}.get(task["state"],
+                                                                                                 task["state"])
 
 
 def format_metrics(metrics: dict) -> str:
