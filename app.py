@@ -72,11 +72,15 @@ def main(argv: list[str] | None = None) -> None:
 
     # Gradio keeps uploads in its temp dir: put that inside the app's data folder (read when gradio is imported).
     os.environ.setdefault("GRADIO_TEMP_DIR", str((settings.data_dir() / "uploads" / "gradio").resolve()))
+    # Only what a visitor made for download is served from our folders: exports (data, leaderboard and ledger
+    # CSVs). Not the whole data folder, where uploads, bundled sets and OpenAI copies live.
+    exports = (settings.data_dir() / "exports").resolve()
+    exports.mkdir(parents=True, exist_ok=True)
     demo = build_ui(args.model)
     demo.queue(default_concurrency_limit=8)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth,
                 footer_links=["api", "settings"], show_error=False, prevent_thread_lock=True,
-                max_file_size=settings.max_upload_bytes(), allowed_paths=[str(settings.data_dir().resolve())])
+                max_file_size=settings.max_upload_bytes(), allowed_paths=[str(exports)])
     if not args.no_preload:
         from models import DEFAULT_MODEL
 

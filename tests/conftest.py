@@ -106,6 +106,15 @@ def builtin_folder() -> Path:
     return prepare("smollm2-135m-instruct")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def allowed_test_roots(tmp_path_factory):
+    """Tests type paths of files they made: pytest's temporary folder is an allowed root (data.paths), and
+    nothing else outside the app's own folders is."""
+    os.environ["PHARMATUNE_ALLOWED_ROOTS"] = str(tmp_path_factory.getbasetemp().resolve())
+    yield
+    os.environ.pop("PHARMATUNE_ALLOWED_ROOTS", None)
+
+
 @pytest.fixture(autouse=True)
 def fresh_model_cache():
     """Each test resolves models in an empty process cache, so no state leaks between tests."""

@@ -60,11 +60,13 @@ def save_upload(temp_path: str | Path) -> Path:
 def resolve_source(upload: str | None, ref: str | None, split: str | None) -> tuple[Path, Path | None]:
     """The file to inspect and, for a non-train split of a bundled/shared set, its train file (overlap check)."""
     from data import catalog
+    from data.paths import confine_ref
 
     if upload:
         return save_upload(upload), None
     if not ref:
         raise DataError(strings.NO_DATA_CHOSEN)
+    ref = confine_ref(ref, "Data set")
     path = catalog.file_for(ref, split or "train")
     train = None
     if catalog.parse(ref)[0] in ("bundled", "shared") and (split or "train") != "train":

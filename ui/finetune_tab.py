@@ -127,6 +127,19 @@ def _names(values) -> list[str]:
     return out
 
 
+def confined(ref: str, field: str) -> str:
+    """A typed data set: bundled:/shared: as they are, a path only inside the folders the app reads (data.paths)."""
+    from data.paths import confine_ref
+    from data.records import DataError
+
+    if not ref:
+        return ref
+    try:
+        return confine_ref(ref, field)
+    except DataError as exc:
+        raise InputProblem(str(exc)) from None
+
+
 def upload_dataset(temp_path: str | Path) -> str:
     """An upload copied into the app's uploads folder (size-limited, safe name: the Data tab's rules)."""
     from data.records import DataError
@@ -158,7 +171,7 @@ def make_config(form: dict | None = None, **fields):
         raise InputProblem(f"Base model (base_model): {exc}") from None
     if scheme not in TRAINABLE_SCHEMES:
         raise InputProblem(strings.FT_NOT_TRAINABLE.format(ref=base_model))
-    dataset = upload_dataset(form["upload"]) if form.get("upload") else _text(form, "dataset")
+    dataset = upload_dataset(form["upload"]) if form.get("upload") else confined(_text(form, "dataset"), "Dataset (dataset)")
     if not dataset:
         raise InputProblem(strings.FT_NO_DATA)
     evaluate = _names(form.get("evaluate"))
@@ -186,7 +199,7 @@ def make_config(form: dict | None = None, **fields):
     spec = dict(
         dataset=dataset, base_model=base_model, task=_text(form, "task"), method=method,
         eval_split=None if eval_split.lower() in ("", "none") else eval_split,
-        eval_dataset=_text(form, "eval_dataset") or None,
+        eval_dataset=confined(_text(form, "eval_dataset"), "Validation set (eval_dataset)") or None,
         limit=_number(form, "limit", whole=True, minimum=1, zero_is_none=True),
         assistant_only_loss=bool(form.get("assistant_only_loss")),
         input_field=_text(form, "input_field") or "prompt", labels=labels or None,

@@ -50,6 +50,7 @@ def prepare_source(upload: str | None, ref: str | None, split: str | None) -> Pa
     import settings
     from data import catalog
     from data.export import write
+    from data.paths import confine_ref
     from ui.data_tab import save_upload
 
     if upload:
@@ -58,6 +59,7 @@ def prepare_source(upload: str | None, ref: str | None, split: str | None) -> Pa
     if not ref:
         raise TabError(strings.OPENAI_NO_SOURCE)
     split = (split or "train").strip() or "train"
+    ref = confine_ref(ref, "Data set")
     name = Path(catalog.parse(ref)[1]).stem.replace(":", "-") or "data"
     return write(catalog.load(ref, split), settings.data_dir() / "openai" / f"{name}-{split}.jsonl", "openai")
 

@@ -191,6 +191,7 @@ def make_config(form: dict | None = None, **fields):
     """A SearchConfig (kind "search") or StudyConfig (a study's name) from the form's values, or InputProblem with a
     sentence naming the field. Cheap: no model, no data is read (check_config does that)."""
     from training.config import ConfigError
+    from ui.finetune_tab import confined
 
     form = {**FORM_DEFAULTS, **(form or {}), **fields}
     unknown = [k for k in form if k not in FORM_DEFAULTS]
@@ -231,7 +232,8 @@ def make_config(form: dict | None = None, **fields):
             benchmark_limit=_number(form, "benchmark_limit", whole=True, minimum=1),
             methods=_list(form.get("methods")), selections=_list(form.get("selections")),
             sizes=_whole_list(form, "sizes"), epsilon=_number(form, "epsilon", minimum=0),
-            pool=_text(form, "pool") or None, select_rule=_text(form, "select_rule") or "positive",
+            pool=confined(_text(form, "pool"), "Candidate pool (pool)") or None,
+            select_rule=_text(form, "select_rule") or "positive",
             select_k=select_k or None,
         )
         return StudyConfig.from_dict(spec, "study config")

@@ -5,6 +5,7 @@ trials, the best configuration, the report and its plots; "Train this" then star
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import datetime, timedelta
 
@@ -14,6 +15,12 @@ import yaml
 import jobs
 from tests.training.conftest import chat_rows, write_jsonl
 from ui import studies_tab as st
+
+
+@pytest.fixture(autouse=True)
+def made_up_paths_are_allowed(monkeypatch):
+    """The form tests name files that need not exist (/data/train.jsonl): their folder is an allowed root here."""
+    monkeypatch.setenv("PHARMATUNE_ALLOWED_ROOTS", os.environ.get("PHARMATUNE_ALLOWED_ROOTS", "") + os.pathsep + "/data")
 
 SPACE = "learning_rate: {type: float, low: 1.0e-4, high: 3.0e-2, log: true}\nmethod.rank: [2, 4]\n"
 
