@@ -61,6 +61,10 @@ def test_each_tab_refuses_an_outside_path_before_opening_it(outside, monkeypatch
     with pytest.raises(DataError, match="outside the folders"):
         data_tab.resolve_source(None, str(outside), "train")
     assert not (tmp_path / "data" / "openai").exists()  # nothing was copied where Gradio serves files
+    from ui import studies_tab
+
+    with pytest.raises(studies_tab.InputProblem, match=r"Storage \(storage\): /etc/pharmatune\.db is outside"):
+        studies_tab._storage("sqlite:////etc/pharmatune.db")  # a SQLite study file is a typed path too
 
 
 @pytest.mark.slow

@@ -187,6 +187,15 @@ def train_spec(form: dict) -> dict:
     return spec
 
 
+def _storage(url: str) -> str:
+    """An Optuna storage URL as typed; a SQLite file must lie inside the app's folders like any typed path."""
+    from ui.finetune_tab import confined
+
+    if url.startswith("sqlite:///"):
+        confined(url.removeprefix("sqlite:///"), "Storage (storage)")
+    return url
+
+
 def make_config(form: dict | None = None, **fields):
     """A SearchConfig (kind "search") or StudyConfig (a study's name) from the form's values, or InputProblem with a
     sentence naming the field. Cheap: no model, no data is read (check_config does that)."""
@@ -217,7 +226,7 @@ def make_config(form: dict | None = None, **fields):
                 eval_every=_number(form, "eval_every", whole=True, minimum=1),
                 top_k=_number(form, "top_k", whole=True, minimum=1),
                 early_fraction=_number(form, "early_fraction"), verify_all=bool(form.get("verify_all")),
-                storage=_text(form, "storage") or None, seed=_number(form, "seed", whole=True, minimum=0),
+                storage=_storage(_text(form, "storage")) or None, seed=_number(form, "seed", whole=True, minimum=0),
             )
             return SearchConfig.from_dict(spec, "search config")
         from training.studies.config import StudyConfig

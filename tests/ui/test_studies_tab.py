@@ -19,8 +19,10 @@ from ui import studies_tab as st
 
 @pytest.fixture(autouse=True)
 def made_up_paths_are_allowed(monkeypatch):
-    """The form tests name files that need not exist (/data/train.jsonl): their folder is an allowed root here."""
-    monkeypatch.setenv("PHARMATUNE_ALLOWED_ROOTS", os.environ.get("PHARMATUNE_ALLOWED_ROOTS", "") + os.pathsep + "/data")
+    """The form tests name files that need not exist (/data/train.jsonl, a /tmp/x.db study storage): they are
+    allowed roots here."""
+    monkeypatch.setenv("PHARMATUNE_ALLOWED_ROOTS",
+                       os.pathsep.join([os.environ.get("PHARMATUNE_ALLOWED_ROOTS", ""), "/data", "/tmp/x.db"]))
 
 SPACE = "learning_rate: {type: float, low: 1.0e-4, high: 3.0e-2, log: true}\nmethod.rank: [2, 4]\n"
 
