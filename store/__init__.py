@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 import settings
+from store import urls
 
 _engines: dict = {}
 _lock = threading.Lock()
@@ -22,18 +23,27 @@ def engine(url: str | None = None):
 
     from store.tables import Base
 
-    url = url or settings.store_url()
+    url = urls.normalize(url or settings.store_url())
     with _lock:
         if url not in _engines:
             if url.startswith("sqlite:///"):
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            eng = create_engine(url, future=True)
+            urls.check_driver(url)
+            eng = create_engine(url, future=True, pool_pre_ping=True)
             if eng.dialect.name == "sqlite":  # the app and its child processes write at once: wait, don't fail
                 @event.listens_for(eng, "connect")
                 def _sqlite_pragmas(conn, _record):
                     conn.execute("PRAGMA journal_mode=WAL")
                     conn.execute("PRAGMA busy_timeout=30000")
-            Base.metadata.create_all(eng)
+            try:
+                Base.metadata.create_all(eng)
+            except Exception as exc:  # noqa: BLE001 - host down, bad password, not a database: one sentence
+                from sqlalchemy.exc import SQLAlchemyError
+
+                if not isinstance(exc, SQLAlchemyError):
+                    raise
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+                raise urls.StoreError(f"The store {urls.masked(url)} cannot be used: {reason}") from None
             _engines[url] = eng
         return _engines[url]
 

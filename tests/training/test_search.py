@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from store.urls import normalize
 from tests.conftest import ROOT
+from tests.postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
 from tests.training.conftest import chat_rows, write_jsonl
 
 
@@ -204,8 +206,10 @@ def test_a_crashing_trial_is_marked_failed_and_the_search_goes_on(search_spec, t
 
 
 @pytest.mark.slow
-def test_two_workers_share_one_rdb_study_without_duplicates(search_spec, tmp_path):
-    """`search create` puts the study in an SQLite RDB; two worker processes pull trials from it at once.
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_workers_share_one_rdb_study_without_duplicates(search_spec, tmp_path, backend, request):
+    """`search create` puts the study in an RDB (SQLite, or a real PostgreSQL server); two worker processes pull
+    trials from it at once.
 
     Which worker gets how many trials is the scheduler's business, so the test decides it: worker 0 trains under a
     step gate (PHARMATUNE_STEP_GATE) that holds each of its trials after step 1, worker 1 starts once worker 0 holds
@@ -216,7 +220,7 @@ def test_two_workers_share_one_rdb_study_without_duplicates(search_spec, tmp_pat
 
     path = tmp_path / "search.yaml"
     path.write_text(yaml.safe_dump({**search_spec, "trials": 6, "sampler": "random"}))
-    url = f"sqlite:///{tmp_path}/optuna.db"
+    url = f"sqlite:///{tmp_path}/optuna.db" if backend == "sqlite" else request.getfixturevalue("postgres_url")
     env = {**os.environ, "PHARMATUNE_RUNS": str(tmp_path / "runs"), "OMP_NUM_THREADS": "1",
            "PHARMATUNE_STORE_URL": f"sqlite:///{tmp_path}/store.db"}
     created = subprocess.run([sys.executable, "-m", "training", "search", "create", str(path), "--storage", url,
@@ -235,7 +239,7 @@ def test_two_workers_share_one_rdb_study_without_duplicates(search_spec, tmp_pat
         from sqlalchemy.exc import OperationalError
 
         try:
-            return optuna.load_study(study_name="shared", storage=url).trials
+            return optuna.load_study(study_name="shared", storage=normalize(url)).trials
         except OperationalError:  # a worker is writing right now: look again
             return []
 
@@ -258,7 +262,7 @@ def test_two_workers_share_one_rdb_study_without_duplicates(search_spec, tmp_pat
                 w.kill()
                 w.communicate()
 
-    study = optuna.load_study(study_name="shared", storage=url)
+    study = optuna.load_study(study_name="shared", storage=normalize(url))
     numbers = [t.number for t in study.trials]
     assert sorted(numbers) == list(range(len(numbers))), "a trial number was handed out twice"
     finished = [t for t in study.trials if t.state.is_finished()]

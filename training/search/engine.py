@@ -25,12 +25,9 @@ from training.search.trial import StopTrial, run_trial
 # -- Optuna pieces from the config ---------------------------------------------------------------------------
 def masked(url: str) -> str:
     """The storage URL without its password, for messages and logs."""
-    try:
-        from sqlalchemy.engine import make_url
+    from store.urls import masked as masked_url
 
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL: say it as given
-        return url
+    return masked_url(url)
 
 
 def open_storage(url: str | None, run_dir: Path | None):
@@ -45,8 +42,14 @@ def open_storage(url: str | None, run_dir: Path | None):
         return JournalStorage(JournalFileBackend(str(run_dir / "study.journal")))
     if url.startswith("journal:"):
         return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+    from store import urls
+
+    url = urls.normalize(url)
     try:
+        urls.check_driver(url)
         return RDBStorage(url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=60, grace_period=300)
+    except urls.StoreError as exc:
+        raise ConfigError(f"storage: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - driver missing, host down, bad credentials: one sentence
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"storage {masked(url)}: cannot be reached ({type(exc).__name__}: {reason}).") from None
