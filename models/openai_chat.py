@@ -49,13 +49,14 @@ def describe_error(model: str, exc: Exception) -> str:
 
 
 class OpenAIChatModel(ChatModel):
-    def __init__(self, model: str, api_key: str):
+    def __init__(self, model: str, api_key: str, own_key: bool = False):
         try:
             import openai
         except ImportError as exc:
             raise MissingPackageError("openai: models need the openai package: pip install openai") from exc
         self.ref = f"openai:{model}"
         self.model = model
+        self.own_key = own_key  # a key the user typed: theirs, so no server budget applies
         self.load_notes = []
         self._client = openai.OpenAI(api_key=api_key, max_retries=2, timeout=120)
 
@@ -63,7 +64,13 @@ class OpenAIChatModel(ChatModel):
         return f"OpenAIChatModel({self.model!r})"
 
     def stream(self, messages: list[Message], params: GenerationParams) -> TextStream:
+        from openai_ft import budget
+
         validate_messages(messages)
+        try:
+            budget.check(own_key=self.own_key, what="this answer")
+        except budget.BudgetError as exc:
+            raise InputError(str(exc)) from None
         request = dict(
             model=self.model,
             messages=[{"role": m["role"], "content": m["content"]} for m in messages],
@@ -106,7 +113,7 @@ class OpenAIChatModel(ChatModel):
             if usage:
                 from openai_ft import ledger
 
-                ledger.record_inference(self.model, usage["prompt"], usage["completion"], source)
+                ledger.record_inference(self.model, usage["prompt"], usage["completion"], source, own_key=self.own_key)
 
         return TextStream(chunks(), params, cancel=cancel, on_finish=use_billed_counts)
 
@@ -114,10 +121,11 @@ class OpenAIChatModel(ChatModel):
 def load(model: str, api_key: str | None = None) -> OpenAIChatModel:
     if not model:
         raise ModelError("openai: needs a model name, for example openai:gpt-4o-mini.")
-    key = (api_key or "").strip() or os.environ.get("OPENAI_API_KEY", "").strip()
+    typed = (api_key or "").strip()
+    key = typed or os.environ.get("OPENAI_API_KEY", "").strip()
     if not key:
         raise InputError(
             f"openai:{model} needs an API key: set OPENAI_API_KEY, or type it in the OpenAI key box "
             "(it is kept for this browser session only)."
         )
-    return OpenAIChatModel(model, key)
+    return OpenAIChatModel(model, key, own_key=bool(typed))

@@ -112,6 +112,13 @@ def launch(training_path: str, model: str, *, api_key: str | None = None, valida
             raise JobError(f"The validation file {Path(validation_path).name} has {vcheck.checks.errors} error(s), "
                            f"first: {first.text()}")
     hyper = _hyperparameters(estimates.parse_epochs(epochs), batch_size, lr_multiplier)
+    if existing is None:  # a retry of a job already paid for is not a new spend
+        from openai_ft import budget
+
+        try:
+            budget.check(est.cost_usd, own_key=bool((api_key or "").strip()), what="this job")
+        except budget.BudgetError as exc:
+            raise JobError(str(exc)) from None
     client = client or clients.make(api_key)
     if existing is None:
         token = token or secrets.token_hex(12)
@@ -127,7 +134,10 @@ def launch(training_path: str, model: str, *, api_key: str | None = None, valida
                             validation_file=config["validation_file"] or "", hyperparameters=hyper,
                             status="uploading", estimated_tokens=est.trained_tokens, estimated_usd=est.cost_usd,
                             directory=str(run_dir)))
-        ledger.record_job(token, model, est.cost_usd, est.trained_tokens)
+        from openai_ft.budget import OWN_KEY_NOTE
+
+        ledger.record_job(token, model, est.cost_usd, est.trained_tokens,
+                          note=OWN_KEY_NOTE if (api_key or "").strip() else "")
         run_jobs.append_event(run_dir, "launch", token=token, model=model, estimated_usd=est.cost_usd,
                               trained_tokens=est.trained_tokens)
         existing = find(token)

@@ -39,6 +39,8 @@ def settle_job(token: str, model: str, trained_tokens: int, job_id: str) -> floa
     from sqlalchemy import select
     from store.tables import LedgerEntry
 
+    from openai_ft.budget import OWN_KEY_NOTE
+
     actual = _table().training_cost(model, trained_tokens)
     with store.session() as s:
         row = s.scalars(select(LedgerEntry).where(LedgerEntry.job_token == token)).first()
@@ -47,11 +49,13 @@ def settle_job(token: str, model: str, trained_tokens: int, job_id: str) -> floa
             s.add(row)
         row.trained_tokens, row.actual_usd = trained_tokens, actual
         row.source = job_id
-        row.note = f"{trained_tokens:,} trained tokens billed by OpenAI"
+        billed = f"{trained_tokens:,} trained tokens billed by OpenAI"
+        row.note = f"{OWN_KEY_NOTE}; {billed}" if (row.note or "").startswith(OWN_KEY_NOTE) else billed
     return actual
 
 
-def record_inference(model: str, prompt_tokens: int, completion_tokens: int, source: str) -> float | None:
+def record_inference(model: str, prompt_tokens: int, completion_tokens: int, source: str,
+                     own_key: bool = False) -> float | None:
     """Billed tokens of one OpenAI call; never raises (spend tracking must not break a chat)."""
     try:
         import store
@@ -61,11 +65,19 @@ def record_inference(model: str, prompt_tokens: int, completion_tokens: int, sou
         with store.session() as s:
             s.add(LedgerEntry(kind="inference", source=source, model=f"openai:{model.removeprefix('openai:')}",
                               prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, actual_usd=cost,
-                              note="" if cost is not None else "no price for this model in the price table"))
+                              note=_inference_note(cost, own_key)))
         return cost
     except Exception as exc:  # noqa: BLE001 - logged without any request data, the answer still shows
         log.warning("could not record OpenAI usage for %s in the ledger: %s", model, type(exc).__name__)
         return None
+
+
+def _inference_note(cost, own_key: bool) -> str:
+    from openai_ft.budget import OWN_KEY_NOTE
+
+    if own_key:
+        return OWN_KEY_NOTE
+    return "" if cost is not None else "no price for this model in the price table"
 
 
 def rows(limit: int | None = None) -> list[dict]:
