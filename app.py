@@ -1,6 +1,8 @@
 """python app.py → the whole PharmaTune UI. Hugging Face Spaces runs exactly this file.
 
-Flags: --host, --port, --share (a public Gradio link), --auth user:password (or PHARMATUNE_AUTH).
+Flags: --host, --port, --share (a public Gradio link), --auth user:password (the whole app behind a login).
+A public app (--share, a Space, a non-loopback host, PHARMATUNE_PUBLIC=1) serves viewers and operators (ui/roles.py):
+PHARMATUNE_AUTH=user:password is the operator login, PHARMATUNE_OPERATORS the Hugging Face users who are operators.
 Importing this module and building the UI loads neither torch nor transformers: models load on first use.
 """
 from __future__ import annotations
@@ -22,8 +24,25 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
         return None
     user, sep, password = value.partition(":")
     if not sep or not user or not password:
-        raise SystemExit("--auth (or PHARMATUNE_AUTH) must look like user:password")
+        raise SystemExit("--auth and PHARMATUNE_AUTH must look like user:password")
     return user, password
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def is_public(args) -> bool:
+    """Anyone with the address can reach it: a share link, a Space, a non-loopback host, or PHARMATUNE_PUBLIC=1."""
+    return bool(args.share or os.environ.get("SPACE_ID") or args.host not in LOOPBACK
+                or os.environ.get("PHARMATUNE_PUBLIC") == "1")
+
+
+def configure_roles(args, auth) -> None:
+    from ui import roles
+
+    operators = os.environ.get("PHARMATUNE_OPERATORS", "").split(",")
+    roles.configure(public=is_public(args), password=parse_auth(os.environ.get("PHARMATUNE_AUTH")),
+                    operators=operators, whole_app_login=auth is not None)
 
 
 def ensure_builtin_model_on_spaces() -> None:
@@ -62,11 +81,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_space else "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--share", action="store_true", help="create a public *.gradio.live link")
-    parser.add_argument("--auth", default=os.environ.get("PHARMATUNE_AUTH"), help="user:password")
+    parser.add_argument("--auth", default=None, help="user:password: the whole app behind a login")
     parser.add_argument("--model", default=None, help="default model reference in the Chat tab")
     parser.add_argument("--no-preload", action="store_true", help="load the default model on first use instead")
     args = parser.parse_args(argv)
     auth = parse_auth(args.auth)
+    configure_roles(args, auth)
     ensure_builtin_model_on_spaces()
     import settings
 

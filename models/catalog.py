@@ -43,12 +43,14 @@ def run_model_refs(limit: int = 50) -> list[str]:
     return refs
 
 
-def available_models(openai_key: str | None = None) -> list[str]:
+def available_models(openai_key: str | None = None, *, server_key: bool = True) -> list[str]:
+    """Every model this machine can use; OpenAI models when a key is there (the typed `openai_key`, or the
+    server's OPENAI_API_KEY when `server_key`: a public app's viewers do not get the owner's key)."""
     from models.builtin import BUILTIN_MODELS
     from models.openai_chat import OPENAI_CHAT_MODELS, key_available
 
     refs = [f"builtin:{name}" for name in BUILTIN_MODELS] + local_model_refs() + run_model_refs()
-    if key_available(openai_key):
+    if key_available(openai_key) if server_key else bool((openai_key or "").strip()):
         refs += [f"openai:{m}" for m in OPENAI_CHAT_MODELS] + fine_tuned_refs()
     return refs
 

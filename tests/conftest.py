@@ -19,6 +19,7 @@ os.environ.pop("PHARMATUNE_STORE_URL", None)
 os.environ["PHARMATUNE_LOCAL_MODELS"] = str(ROOT / ".cache" / "test-local-models")
 for _name in ("PHARMATUNE_AUTH", "PHARMATUNE_TRUST_REMOTE_CODE", "PHARMATUNE_EVAL_DTYPE",
               "PHARMATUNE_MAX_UPLOAD_MB", "PHARMATUNE_TRAINING_SLOTS", "PHARMATUNE_STEP_GATE", "PHARMATUNE_DUMMY_GATE",
+              "PHARMATUNE_PUBLIC", "PHARMATUNE_OPERATORS", "PHARMATUNE_OPENAI_BUDGET_USD",
               "OPENAI_BASE_URL", "HF_TOKEN"):
     os.environ.pop(_name, None)
 os.environ["HF_HUB_OFFLINE"] = "1"

@@ -6,8 +6,8 @@ def build_app(default_model: str | None = None):
     import gradio as gr
 
     from models.builtin import DEFAULT_MODEL
-    from ui import (chat, data_tab, evaluate_tab, finetune_tab, leaderboard_tab, openai_tab, strings, studies_tab,
-                    upcoming)
+    from ui import (chat, data_tab, evaluate_tab, finetune_tab, leaderboard_tab, openai_tab, roles, strings,
+                    studies_tab, upcoming)
 
     def placeholder(name: str) -> None:
         """A tab whose capability lands later (strings.UPCOMING); gone once its module replaces it."""
@@ -17,6 +17,7 @@ def build_app(default_model: str | None = None):
 
     with gr.Blocks(title=strings.TITLE) as demo:
         gr.Markdown(f"# {strings.TITLE}\n{strings.SUBTITLE}")
+        roles.build_login()
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 chat.build(default_model or DEFAULT_MODEL)
@@ -32,4 +33,5 @@ def build_app(default_model: str | None = None):
                 openai_tab.build(demo)
             with gr.Tab("Data", id="data"):
                 data_tab.build()
+    roles.guard(demo)  # after every handler is registered: the ones not safe for viewers check the role
     return demo

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from ui import strings
+from ui import roles, strings
 
 log = logging.getLogger(__name__)
 UPDATE_INTERVAL = 0.08  # seconds between chat updates sent to the browser while text streams
@@ -138,9 +138,10 @@ def build(default_model: str) -> None:
     panes = gr.State(None)
 
     with gr.Row():
-        model_a = gr.Dropdown(available_models(), value=default_model, label="Model", allow_custom_value=True, scale=4,
+        listed = available_models(server_key=not roles.policy().public)
+        model_a = gr.Dropdown(listed, value=default_model, label="Model", allow_custom_value=True, scale=4,
                               elem_id="model-a")
-        model_b = gr.Dropdown(available_models(), value=default_model, label="Second model", allow_custom_value=True,
+        model_b = gr.Dropdown(listed, value=default_model, label="Second model", allow_custom_value=True,
                               elem_id="model-b", visible=False, scale=4)
         compare = gr.Checkbox(label="Compare two models side by side", value=False, scale=1, elem_id="compare")
     with gr.Row():
@@ -173,7 +174,7 @@ def build(default_model: str) -> None:
     compare.change(on_compare, compare, [model_b, column_b], queue=False)
 
     def on_key(key):
-        refs = available_models(key)
+        refs = available_models(key, server_key=roles.is_operator())
         return key, gr.update(choices=refs), gr.update(choices=refs)
 
     key_box.change(on_key, key_box, [session_key, model_a, model_b], queue=False)
@@ -184,7 +185,13 @@ def build(default_model: str) -> None:
         # A pane keeps its conversation while its model stays the same; a new model starts a new one.
         new_state = {k: current[k] if k in current and current[k].ref == ref else Pane(ref) for k, ref in wanted.items()}
         chosen = list(new_state.values())
+        refused = roles.chat_allowed()
+        if refused is None and any(p.ref.startswith("openai:") for p in chosen) \
+                and not roles.may_use_server_openai_key(key):
+            refused = roles.OPENAI_LOCKED
         try:
+            if refused:
+                raise InputError(refused)
             params = GenerationParams(int(max_new), float(temp), float(top), parse_stop(stops))
         except InputError as exc:
             chosen[0].display.append({"role": "assistant", "content": strings.ERROR_PREFIX + str(exc)})
