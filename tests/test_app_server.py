@@ -121,3 +121,16 @@ def test_the_upload_limit_refuses_a_larger_file_and_accepts_a_smaller_one(start_
     [path] = accepted.json()
     assert Path(path).read_bytes() == b"x" * (512 * 1024)
     assert [p.resolve() for p in app.uploaded("half-mb.bin")] == [Path(path).resolve()]
+
+
+def test_a_corrupt_store_is_one_sentence_and_chat_still_works(start_app, tmp_path):
+    from gradio_client import Client
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "pharmatune.sqlite").write_bytes(b"this is not a database" * 100)
+    app = start_app()
+    log = app.log_path.read_text()
+    assert "cannot be used: file is not a database. Chat still works" in log and "Traceback" not in log
+    result = Client(app.url, verbose=False).predict("hello there", "dummy:echo", "dummy:echo", False, "", 0, 1, 16, "",
+                                                    api_name="/respond")
+    assert "You said: hello there" in str(result)

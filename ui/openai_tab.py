@@ -151,6 +151,16 @@ def refresh_jobs(key: str | None) -> tuple[list[list], str]:
     return jobs_rows(), "\n".join(problems)
 
 
+def _unless_store_fails(read, empty):
+    """What the page shows at start-up when the store cannot be read (app.py has said why): empty tables."""
+    from store.urls import StoreError
+
+    try:
+        return read()
+    except StoreError:
+        return empty
+
+
 def jobs_rows() -> list[list]:
     from openai_ft import jobs
 
@@ -244,8 +254,8 @@ def build(demo=None) -> None:
     message = gr.Markdown(elem_id="openai-message")
 
     gr.Markdown("### 3. Jobs (refresh on their own)")
-    jobs_table = gr.Dataframe(jobs_rows(), headers=JOB_COLUMNS, label="Jobs, newest first", interactive=False,
-                              elem_id="openai-jobs")
+    jobs_table = gr.Dataframe(_unless_store_fails(jobs_rows, []), headers=JOB_COLUMNS, label="Jobs, newest first",
+                              interactive=False, elem_id="openai-jobs")
     sync_message = gr.Markdown(elem_id="openai-sync")
     with gr.Row():
         job_pick = gr.Dropdown([], label="Job", allow_custom_value=True, elem_id="openai-job")
@@ -258,7 +268,7 @@ def build(demo=None) -> None:
     timer = gr.Timer(TICK_SECONDS)
 
     gr.Markdown("### 4. Ledger")
-    by_model, by_month, spend, rows = ledger_view()
+    by_model, by_month, spend, rows = _unless_store_fails(ledger_view, (None, None, None, None))
     spend_plot = gr.LinePlot(spend, x="date", y="cumulative $", label="Spend over time (cumulative $)",
                              elem_id="openai-spend", height=240)
     with gr.Row():
