@@ -90,6 +90,26 @@ def run(config, run_dir: Path, quiet: bool = False) -> tuple[int, dict]:
     return 0, summary
 
 
+def unfinished_run_of(config) -> Path | None:
+    """The newest evaluation run of exactly this configuration that failed, was cancelled or died, so that
+    rerunning an interrupted command continues it instead of starting from zero."""
+    import jobs
+    import yaml
+
+    wanted = config.to_dict()
+    for run in jobs.list_runs("evaluation"):
+        run = jobs.poll(run.id) if run.status not in jobs.TERMINAL else run  # a killed one is settled as failed
+        if run is None or run.status not in ("failed", "cancelled") or not run.directory:
+            continue
+        try:
+            found = yaml.safe_load((Path(run.directory) / "config.yaml").read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        if found == wanted:
+            return Path(run.directory)
+    return None
+
+
 def _cmd_run(args) -> int:
     from evaluation.config import ConfigError, EvalConfig
 
@@ -111,13 +131,19 @@ def _cmd_run(args) -> int:
     else:
         from jobs import new_run_dir
 
-        run_dir = new_run_dir("eval")
+        run_dir = unfinished_run_of(config)
+        if run_dir is not None:
+            print(f"[resume] {run_dir.name} ran this same configuration and did not finish: continuing it "
+                  "(its finished items are kept)", file=sys.stderr, flush=True)
+        else:
+            run_dir = new_run_dir("eval")
     if not args.config:
         (run_dir).mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
     code, summary = run(config, run_dir, quiet=args.quiet)
     if code:
         print(f"error: {summary['error']}", file=sys.stderr)
+        print("Run the same command again to continue from the finished items.", file=sys.stderr)
     print(json.dumps(summary, indent=2, default=str))
     return code
 

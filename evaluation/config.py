@@ -37,8 +37,11 @@ class EvalConfig:
         if self.predictions and len(self.models) * len(self.benchmarks) != 1:
             raise ConfigError("A predictions file is scored on one benchmark under one model name.")
 
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
     def to_yaml(self) -> str:
-        return yaml.safe_dump(dataclasses.asdict(self), sort_keys=False)
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
     def from_dict(cls, spec: dict, where: str = "config") -> "EvalConfig":

@@ -237,6 +237,22 @@ def test_a_model_that_fails_mid_run_fails_the_run_and_a_fixed_dataset_resumes(is
     assert run_record("eval-fail").status == "done"
 
 
+def test_rerunning_the_same_interrupted_command_continues_it_without_out(isolated_runs, tmp_path, capsys):
+    """No --out: the second run of the very same command finds the first, unfinished, and continues it."""
+    path = write_bench(tmp_path, rows=marker_rows(fail_at=4), parser="text", metrics=["exact_match"],
+                       reference="answer")
+    argv = ["--model", "dummy:fail-on-marker", "--benchmark", path, "--batch-size", 2]
+    code, first, _, err = run_cli(capsys, *argv)
+    assert code == 1 and "Run the same command again to continue" in err
+    write_jsonl(tmp_path / "tiny-ddi.jsonl", marker_rows(fail_at=None))  # fixed in place
+    code, second, _, err = run_cli(capsys, *argv)
+    assert code == 0, second
+    assert second["run"] == first["run"] and f"[resume] {first['run']} ran this same configuration" in err
+    assert "[resume_items] items=4" in err and second["results"][0]["items"] == 6
+    code, third, _, err = run_cli(capsys, *argv)  # a finished run is not reopened: a new run
+    assert code == 0 and third["run"] != first["run"] and "[resume]" not in err
+
+
 def test_a_resumed_run_that_succeeds_carries_no_old_error(isolated_runs, tmp_path, capsys):
     path = write_bench(tmp_path, rows=ddi_rows(4, fail_at=3))
     argv = ["--model", "dummy:fail-on-marker", "--benchmark", path, "--batch-size", 2, "--out", tmp_path / "again"]
