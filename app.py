@@ -53,6 +53,9 @@ def report_store_problem() -> None:
 
     try:
         store.engine()
+        import jobs
+
+        jobs.reconcile()  # jobs whose process died while the app was down are marked failed, not left "running"
     except UserError as exc:
         print(f"PharmaTune: {exc}. Chat still works; runs, the leaderboard and the OpenAI ledger are unavailable "
               "until the store is fixed (PHARMATUNE_STORE_URL).", file=sys.stderr, flush=True)

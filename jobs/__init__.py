@@ -12,6 +12,7 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -113,6 +114,8 @@ def launch(run_id: str, module: str, *, extra_args: tuple[str, ...] = (), secret
     log.close()
     (run_dir / "pid").write_text(str(proc.pid))
     _children[run_id] = proc
+    # reap the child the moment it exits, so a finished or crashed job never lingers as a zombie
+    threading.Thread(target=proc.wait, name=f"reap-{run_id}", daemon=True).start()
     if status == "running":
         set_status(run_id, "running", pid=proc.pid)
     else:  # the child says when it runs; only record its pid (never overwrite a status it already wrote)
@@ -173,6 +176,18 @@ def poll(run_id: str):
             append_event(run.directory, "status", status="failed", error=error)
         run = get(run_id)
     return run
+
+
+def reconcile() -> list[str]:
+    """Settle every run the store still calls queued or running: one whose process is gone is marked failed with
+    its last log line (the app calls this at start-up, so a restart after a crash shows what happened)."""
+    settled = []
+    for run in list_runs(limit=500):
+        if run.status not in TERMINAL:
+            after = poll(run.id)
+            if after is not None and after.status in TERMINAL:
+                settled.append(run.id)
+    return settled
 
 
 def _last_log_line(run_dir: Path) -> str:

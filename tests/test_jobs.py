@@ -305,3 +305,26 @@ def test_a_late_running_update_never_reopens_a_finished_run(isolated_runs):
     assert jobs.get("fast").status == "done"
     assert jobs.set_status("fast", "running", restart=True)  # a resumed run starts again, error cleared
     assert jobs.get("fast").status == "running" and jobs.get("fast").finished is None
+
+
+def test_a_crashed_child_is_reaped_at_once_and_reconcile_marks_it_failed(isolated_runs):
+    """Nobody polls this run: its child still must not linger as a zombie, and the app's start-up reconcile names
+    what happened."""
+    import psutil
+
+    import jobs
+
+    run_id = jobs.start("eval", {"x": 1}, "tests.no_such_job_module", title="crashes at once")
+    pid = jobs.get(run_id).pid
+    deadline = time.monotonic() + 60  # a hang guard only
+    while True:
+        try:
+            status = psutil.Process(pid).status()
+        except psutil.NoSuchProcess:
+            break  # exited and reaped
+        assert time.monotonic() < deadline, f"child {pid} still {status}"
+        time.sleep(0.05)
+    assert jobs.get(run_id).status == "running"  # the store has not heard yet
+    assert run_id in jobs.reconcile()
+    run = jobs.get(run_id)
+    assert run.status == "failed" and "No module named tests.no_such_job_module" in run.error
