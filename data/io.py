@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -30,7 +32,14 @@ def atomic_write(path: str | Path, mode: str = "w"):
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": "\n"})) as fh:
             yield fh
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            from data.records import DataError
+
+            free = shutil.disk_usage(path.parent).free
+            kept = f"the previous {path.name} is unchanged" if path.exists() else "nothing was left behind"
+            raise DataError(f"The disk holding {path.parent} is full ({free / 2**20:.1f} MiB free): {path.name} "
+                            f"was not written, and {kept}. Free some space and try again.") from None
         raise
