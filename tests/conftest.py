@@ -29,8 +29,10 @@ os.environ.pop("OPENAI_API_KEY", None)
 
 # PHARMATUNE_STRICT_TESTS=1 (.ci/run sets it): a test skipped because this machine lacks something CI must have
 # (Chromium, ../shared/data, PostgreSQL ...) fails instead, so a run that silently tested less cannot land. Only
-# hardware no CI machine here has stays a skip: its reason must start with HARDWARE_SKIP.
-HARDWARE_SKIP = "needs CUDA"
+# hardware no CI machine here has (or, on a GPU machine, its absence) stays a skip: its reason must start with
+# one of HARDWARE_SKIPS.
+HARDWARE_SKIPS = ("needs CUDA", "needs a machine without CUDA")
+HARDWARE_SKIP = HARDWARE_SKIPS[0]
 
 
 def strict_tests() -> bool:
@@ -44,7 +46,7 @@ def pytest_runtest_makereport(item, call):
     if not (strict_tests() and report.skipped) or hasattr(report, "wasxfail"):
         return
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-    if reason.removeprefix("Skipped: ").startswith(HARDWARE_SKIP):
+    if reason.removeprefix("Skipped: ").startswith(HARDWARE_SKIPS):
         return
     report.outcome = "failed"
     report.longrepr = f"PHARMATUNE_STRICT_TESTS=1 turns this skip into a failure: {reason}"

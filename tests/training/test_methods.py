@@ -281,7 +281,7 @@ def test_an_unknown_method_gets_a_did_you_mean():
         TrainConfig.from_dict({"dataset": "x.jsonl", "method": {"name": "lorra"}})
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA, so qlora may run")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA (here qlora may run)")
 def test_qlora_without_cuda_is_refused_before_training_and_check_exits_2(llama, chat_file, isolated_runs, tmp_path):
     run_dir = isolated_runs / "qlora"
     config = {"dataset": str(chat_file), "base_model": llama, "method": {"name": "qlora"}}
