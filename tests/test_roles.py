@@ -73,6 +73,20 @@ def test_an_operator_session_passes_and_a_viewer_session_does_not(public_app, mo
         reset()
 
 
+def test_hugging_face_users_named_in_operators_are_operators():
+    roles.configure(public=True, operators=["ana-lab", " ben "])
+    try:
+        def signed_in(name):
+            session = {"oauth_info": {"userinfo": {"preferred_username": name}}}
+            return SimpleNamespace(session_hash=f"s-{name}", username=None, request=SimpleNamespace(session=session))
+
+        assert roles.is_operator(signed_in("ana-lab")) and roles.is_operator(signed_in("ben"))
+        assert not roles.is_operator(signed_in("mallory"))
+        assert not roles.is_operator(SimpleNamespace(session_hash="anon", username=None))
+    finally:
+        roles.configure(public=False)
+
+
 def test_on_loopback_everyone_is_an_operator_and_nothing_is_shown():
     roles.configure(public=False)
     assert roles.is_operator(SimpleNamespace(session_hash="x", username=None))

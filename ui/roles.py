@@ -84,10 +84,19 @@ def is_operator(request=None) -> bool:
     request = request if request is not None else current_request()
     if request is None:
         return False
-    username = getattr(request, "username", None)
+    username = getattr(request, "username", None) or _hugging_face_user(request)
     if username and username in p.operators:
         return True
     return getattr(request, "session_hash", None) in p.sessions
+
+
+def _hugging_face_user(request) -> str | None:
+    """The user name of "Sign in with Hugging Face" (Gradio keeps it in the session), if any."""
+    try:
+        info = request.request.session.get("oauth_info") or {}
+        return (info.get("userinfo") or {}).get("preferred_username")
+    except (AttributeError, AssertionError, TypeError):  # no session middleware: no OAuth on this app
+        return None
 
 
 def login(password: str, request=None) -> bool:
