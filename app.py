@@ -41,8 +41,12 @@ def configure_roles(args, auth) -> None:
     from ui import roles
 
     operators = os.environ.get("PHARMATUNE_OPERATORS", "").split(",")
-    roles.configure(public=is_public(args), password=parse_auth(os.environ.get("PHARMATUNE_AUTH")),
-                    operators=operators, whole_app_login=auth is not None)
+    policy = roles.configure(public=is_public(args), password=parse_auth(os.environ.get("PHARMATUNE_AUTH")),
+                             operators=operators, whole_app_login=auth is not None)
+    if policy.public and not (policy.password or policy.operators or policy.whole_app_login):
+        print("PharmaTune: this app is public (a share link, a Space or a non-loopback host) and has no operator "
+              "login, so nobody can start jobs: set PHARMATUNE_AUTH=user:password (or PHARMATUNE_OPERATORS on a "
+              "Space), or serve on 127.0.0.1.", file=sys.stderr, flush=True)
 
 
 def report_store_problem() -> None:

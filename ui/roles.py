@@ -208,5 +208,7 @@ def build_login() -> None:
 
 
 def _viewer_line() -> str:
-    return ("👀 **Viewer**: chat with local models and browse; starting, cancelling or changing jobs and the "
-            "server's OpenAI key need the operator login.")
+    login = "the operator login" if (_policy.password or _policy.operators) else \
+        "an operator login, which this app has not set up (PHARMATUNE_AUTH)"
+    return (f"👀 **Viewer**: chat with local models and browse; starting, cancelling or changing jobs and the "
+            f"server's OpenAI key need {login}.")
