@@ -32,9 +32,12 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def is_public(args) -> bool:
-    """Anyone with the address can reach it: a share link, a Space, a non-loopback host, or PHARMATUNE_PUBLIC=1."""
-    return bool(args.share or os.environ.get("SPACE_ID") or args.host not in LOOPBACK
-                or os.environ.get("PHARMATUNE_PUBLIC") == "1")
+    """Anyone with the address can reach it: a share link, a Space, a non-loopback host, or PHARMATUNE_PUBLIC=1.
+    PHARMATUNE_PUBLIC=0 says a non-loopback host is private after all (a container published on 127.0.0.1 only)."""
+    if args.share or os.environ.get("SPACE_ID"):
+        return True
+    forced = os.environ.get("PHARMATUNE_PUBLIC")
+    return forced == "1" or (args.host not in LOOPBACK and forced != "0")
 
 
 def configure_roles(args, auth) -> None:

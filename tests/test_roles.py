@@ -137,3 +137,18 @@ def prices_text() -> str:
     from tests.conftest import ROOT
 
     return (ROOT / "openai_ft" / "prices.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("host, share, space, forced, public", [
+    ("127.0.0.1", False, "", None, False), ("0.0.0.0", False, "", None, True), ("127.0.0.1", True, "", None, True),
+    ("127.0.0.1", False, "me/pharmatune", None, True), ("127.0.0.1", False, "", "1", True),
+    ("0.0.0.0", False, "", "0", False), ("0.0.0.0", True, "", "0", True),  # a share link is public whatever it says
+])
+def test_what_counts_as_a_public_app(host, share, space, forced, public, monkeypatch):
+    import argparse
+
+    import app
+
+    monkeypatch.setenv("SPACE_ID", space) if space else monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.setenv("PHARMATUNE_PUBLIC", forced) if forced else monkeypatch.delenv("PHARMATUNE_PUBLIC", raising=False)
+    assert app.is_public(argparse.Namespace(host=host, share=share)) is public
