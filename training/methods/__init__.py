@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from errors import ConfigError
+# Output heads stay out of "all-linear" (adapting a 49k-row vocabulary projection is neither cheap nor wanted);
+# the one list lives with weight merging, below training, which needs it too.
+from models.merge import HEAD_NAMES
 
 if TYPE_CHECKING:
     from training.config import MethodConfig
 
-# Output heads stay out of "all-linear" (adapting a 49k-row vocabulary projection is neither cheap nor wanted).
-from models.merge import HEAD_NAMES  # noqa: E402 - the one list, where merging (below training) needs it too
 
 
 @dataclass(frozen=True)

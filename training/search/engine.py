@@ -17,19 +17,13 @@ import os
 import time
 from pathlib import Path
 
+from store.urls import masked  # the storage URL without its password, for messages and logs
 from training.config import ConfigError
 from training.search.config import SearchConfig
 from training.search.trial import StopTrial, run_trial
 
 
 # -- Optuna pieces from the config ---------------------------------------------------------------------------
-def masked(url: str) -> str:
-    """The storage URL without its password, for messages and logs."""
-    from store.urls import masked as masked_url
-
-    return masked_url(url)
-
-
 def open_storage(url: str | None, run_dir: Path | None):
     """A journal file in the run directory by default; an RDB URL (sqlite:///, postgresql://) to share a study.
     An unreachable database is a ConfigError before any trial starts."""
