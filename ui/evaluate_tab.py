@@ -15,7 +15,6 @@ from ui.job_tab import InputProblem, config_path, readable
 
 KIND = "evaluation"  # jobs kind; the CLI registers its own runs under the same kind
 MODULE = "evaluation"  # python -m evaluation run --config ...
-TICK_SECONDS = 1.0
 DESCRIPTION_CHARS = 90
 RESULT_COLUMNS = ["model", "benchmark", "variant", "items", "metrics", "leaderboard row"]
 
@@ -296,85 +295,41 @@ def build(demo=None) -> None:
         start = gr.Button("Start evaluation", variant="primary", elem_id="eval-start")
         cancel = gr.Button("Cancel", variant="stop", elem_id="eval-cancel")
     message = gr.Markdown(elem_id="eval-message")
-    with gr.Row():
-        run = gr.Dropdown([], value=None, label="Run (recent evaluations; pick one to watch)", elem_id="eval-run",
-                          scale=4)
-        refresh = gr.Button("Refresh runs", elem_id="eval-refresh", scale=1)
+    status = progress = results = None  # laid out below the picker
+
+    def show(view: RunView, fresh: bool = False, unchanged: bool = False) -> dict:
+        import pandas as pd
+
+        if unchanged:
+            return {}
+        return {status: view.status_markdown, progress: view.progress_markdown,
+                results: pd.DataFrame(view.results, columns=RESULT_COLUMNS)}
+
+    def clear(text: str, keep: bool = False) -> dict:
+        return {status: text} if keep else {status: text, progress: "", results: None}
+
+    panel = job_tab.JobPanel(owner=__name__, prefix="eval", kinds=(KIND,), texts=TEXTS, cancel=cancel_run,
+                             run_label="Run (recent evaluations; pick one to watch)", view_of=run_view,
+                             config_of=run_config, show=show, clear=clear)
+    panel.picker()
     status = gr.Markdown(elem_id="eval-status")
     progress = gr.Markdown(elem_id="eval-progress")
     results = gr.Dataframe(headers=RESULT_COLUMNS, label="Results", interactive=False, wrap=True,
                            column_widths=["16%", "12%", "9%", "6%", "47%", "10%"], elem_id="eval-results")
-    with gr.Accordion("Config and command line", open=False):
-        config_box = gr.Code(language="yaml", label="config.yaml", interactive=False, elem_id="eval-config")
-        command_box = gr.Textbox(label="The same evaluation from a shell", interactive=False,
-                                 elem_id="eval-command")
-    timer = gr.Timer(TICK_SECONDS, active=False)
-    view_state = gr.State(None)
-
-    def show(view: RunView):
-        import pandas as pd
-
-        table = pd.DataFrame(view.results, columns=RESULT_COLUMNS)
-        return view.status_markdown, view.progress_markdown, table
-
-    def attach(run_id):
-        """Everything shown for a run, read from its files: used on load, on selection and after Start."""
-        if not run_id:
-            return (None, "", "", None, "", "", gr.Timer(active=False))
-        try:
-            view = run_view(run_id)
-        except Exception as exc:  # noqa: BLE001 - a sentence on the page, never a stack trace
-            return (None, f"{strings.ERROR_PREFIX}{readable(exc)}", "", None, "", "", gr.Timer(active=False))
-        config_yaml, command = run_config(run_id)
-        return (view, *show(view), config_yaml, command, gr.Timer(active=not view.finished))
-
-    attach_outputs = [view_state, status, progress, results, config_box, command_box, timer]
-
-    def on_load():
-        choices, chosen = run_choices()
-        return (gr.update(choices=choices, value=chosen), *attach(chosen))
+    panel.config_box("The same evaluation from a shell")
 
     def on_start(model_refs, bench_names, limit_value, batch_value, judge_ref, variant_names):
         try:
             started = start_evaluation(model_refs, bench_names, limit_value, batch_value, judge_ref, variant_names)
         except Exception as exc:  # noqa: BLE001 - the page shows a sentence, never a stack trace
-            return (f"**{strings.ERROR_PREFIX}{readable(exc)}**", *[gr.skip()] * (1 + len(attach_outputs)))
-        choices, _ = run_choices()
-        return (f"Started `{started.run_id}`.", gr.update(choices=choices, value=started.run_id),
-                *attach(started.run_id))
-
-    def on_tick(run_id, view):
-        if not run_id:
-            return (*[gr.skip()] * 5, gr.Timer(active=False))
-        try:
-            view = run_view(run_id, view.offset if view and view.run_id == run_id else 0, view)
-        except Exception as exc:  # noqa: BLE001
-            return (None, f"{strings.ERROR_PREFIX}{readable(exc)}", gr.skip(), gr.skip(), gr.skip(),
-                    gr.Timer(active=False))
-        if not view.changed:
-            return (view, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.Timer(active=not view.finished))
-        # once finished, the run list shows the new status too
-        runs = gr.update(choices=run_choices()[0]) if view.finished else gr.skip()
-        return (view, *show(view), runs, gr.Timer(active=not view.finished))
-
-    def on_cancel(run_id):
-        try:
-            text = cancel_run(run_id)
-        except Exception as exc:  # noqa: BLE001
-            text = f"{strings.ERROR_PREFIX}The run could not be cancelled: {readable(exc)}"
-        return text, gr.update(choices=run_choices()[0]), *attach(run_id)
+            return {message: f"**{strings.ERROR_PREFIX}{readable(exc)}**"}
+        return panel.after(started.run_id, message, f"Started `{started.run_id}`.")
 
     def on_benchmarks(bench_names, chosen):
         names = variant_choices(bench_names)
         return gr.update(choices=names, value=[v for v in chosen or [] if v in names])
 
+    panel.wire(demo, shown=[status, progress, results], message=message, cancel=cancel)
     benches.change(on_benchmarks, [benches, variants], variants, queue=False)
-    start.click(on_start, [models, benches, limit, batch, judge, variants], [message, run, *attach_outputs],
+    start.click(on_start, [models, benches, limit, batch, judge, variants], panel.outputs_with(message),
                 concurrency_limit=4)
-    cancel.click(on_cancel, run, [message, run, *attach_outputs])
-    run.input(attach, run, attach_outputs)
-    refresh.click(on_load, None, [run, *attach_outputs])
-    timer.tick(on_tick, [run, view_state], [view_state, status, progress, results, run, timer],
-               show_progress="hidden")
-    if demo is not None:
-        demo.load(on_load, None, [run, *attach_outputs])
