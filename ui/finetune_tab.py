@@ -21,7 +21,6 @@ from ui.job_tab import InputProblem, config_path, readable
 
 KIND = "training"  # jobs kind; the CLI registers its own runs under the same kind
 MODULE = "training"  # python -m training run --config ... --run-dir ...
-TICK_SECONDS = 1.0
 TRAINABLE_SCHEMES = ("builtin", "hf", "run")
 MAX_PLOT_POINTS = 1500  # longer curves are thinned (evenly, the last point kept) before they go to the browser
 EVAL_COLUMNS = ["benchmark", "variant", "items", "metrics", "leaderboard row"]
@@ -831,76 +830,73 @@ def build(demo=None) -> None:
         start_button = gr.Button("Start training", variant="primary", elem_id="ft-start")
     message = gr.Markdown(elem_id="ft-message")
     check_box = gr.Markdown(elem_id="ft-check-result")
-    with gr.Accordion("Config and command line", open=False):
-        config_box = gr.Code(language="yaml", label="config.yaml", interactive=False, elem_id="ft-config")
-        command_box = gr.Textbox(label="The same training from a shell", interactive=False, elem_id="ft-command")
+    _runs(demo, w, check_button, start_button, message, check_box)
 
+
+def _table(rows, columns):
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _runs(demo, w: dict, check_button, start_button, message, check_box) -> None:
+    """The runs half of the tab (ui.job_tab.JobPanel) and the form's Check/Start wiring."""
+    import gradio as gr
+
+    shown: dict = {}  # name -> component, laid out below
+
+    def show(view: TrainView, fresh: bool = False, unchanged: bool = False) -> dict:
+        if unchanged:
+            return {}
+        out = {shown["status"]: view.status_markdown, shown["figures"]: view.figures_markdown,
+               shown["loss"]: view.loss_frame(), shown["lr"]: view.lr_frame(), shown["grad"]: view.grad_frame(),
+               shown["reference"]: view.reference_markdown, shown["evaluation_note"]: view.evaluation_markdown,
+               shown["evaluation"]: _table(view.evaluation_rows, EVAL_COLUMNS)}
+        if fresh:
+            out[shown["action"]] = export_markdown(view.run_id)
+        return out
+
+    def clear(text: str, keep: bool = False) -> dict:
+        if keep:
+            return {shown["status"]: text}
+        return {shown["status"]: text, shown["figures"]: "", shown["loss"]: None, shown["lr"]: None,
+                shown["grad"]: None, shown["reference"]: "", shown["evaluation_note"]: "",
+                shown["evaluation"]: _table([], EVAL_COLUMNS), shown["action"]: ""}
+
+    panel = job_tab.JobPanel(
+        owner=__name__, prefix="ft", kinds=(KIND,), texts=TEXTS, cancel=cancel_run, idle=strings.FT_NO_RUN,
+        run_label="Run (recent training runs; pick one to watch)", view_of=run_view, config_of=run_config,
+        show=show, clear=clear, extras=lambda: {shown["queue"]: _table(queue_rows(), QUEUE_COLUMNS)},
+        on_load_extras=lambda: {w["base_model"]: gr.update(choices=base_model_choices())})
+    panel.config_box("The same training from a shell")
     gr.Markdown("### Runs")
+    panel.picker()
+    shown["status"] = gr.Markdown(elem_id="ft-status")
+    shown["figures"] = gr.Markdown(elem_id="ft-figures")
     with gr.Row():
-        run = gr.Dropdown([], value=None, label="Run (recent training runs; pick one to watch)", elem_id="ft-run",
-                          scale=4)
-        refresh = gr.Button("Refresh runs", elem_id="ft-refresh", scale=1)
-    status = gr.Markdown(elem_id="ft-status")
-    figures = gr.Markdown(elem_id="ft-figures")
-    with gr.Row():
-        loss_plot = gr.LinePlot(x="step", y="loss", color="series", label="Loss (train and eval)",
-                                elem_id="ft-loss-plot", height=260)
-        lr_plot = gr.LinePlot(x="step", y="learning rate", label="Learning rate", elem_id="ft-lr-plot", height=260)
-        grad_plot = gr.LinePlot(x="step", y="grad norm", label="Gradient norm", elem_id="ft-grad-plot", height=260)
+        shown["loss"] = gr.LinePlot(x="step", y="loss", color="series", label="Loss (train and eval)",
+                                    elem_id="ft-loss-plot", height=260)
+        shown["lr"] = gr.LinePlot(x="step", y="learning rate", label="Learning rate", elem_id="ft-lr-plot",
+                                  height=260)
+        shown["grad"] = gr.LinePlot(x="step", y="grad norm", label="Gradient norm", elem_id="ft-grad-plot",
+                                    height=260)
     with gr.Row():
         cancel_button = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
         resume_button = gr.Button("Resume", elem_id="ft-resume")
         files_button = gr.Button("Files", elem_id="ft-files")
         export_button = gr.Button("Export merged model", elem_id="ft-export")
         card_button = gr.Button("Model card", elem_id="ft-card")
-    action = gr.Markdown(elem_id="ft-action")
-    reference = gr.Markdown(elem_id="ft-reference")
-    evaluation_note = gr.Markdown(elem_id="ft-evaluation-note")
-    evaluation = gr.Dataframe(headers=EVAL_COLUMNS, label="Evaluation after training", interactive=False, wrap=True,
-                              elem_id="ft-evaluation")
+    shown["action"] = action = gr.Markdown(elem_id="ft-action")
+    shown["reference"] = gr.Markdown(elem_id="ft-reference")
+    shown["evaluation_note"] = gr.Markdown(elem_id="ft-evaluation-note")
+    shown["evaluation"] = gr.Dataframe(headers=EVAL_COLUMNS, label="Evaluation after training", interactive=False,
+                                       wrap=True, elem_id="ft-evaluation")
     files = gr.Dataframe(headers=FILE_COLUMNS, label="Files in the run folder", interactive=False,
                          elem_id="ft-files-list", visible=False)
     card = gr.Markdown(elem_id="ft-card-text", visible=False)
     gr.Markdown("### Training queue")
-    queue = gr.Dataframe(headers=QUEUE_COLUMNS, label="Queued and running training jobs (oldest first)",
-                         interactive=False, elem_id="ft-queue")
-    timer = gr.Timer(TICK_SECONDS, active=False)
-    view_state = gr.State(None)
-
-    def table(rows, columns):
-        import pandas as pd
-
-        return pd.DataFrame(rows, columns=columns)
-
-    def show(view: TrainView):
-        return (view.status_markdown, view.figures_markdown, view.loss_frame(), view.lr_frame(), view.grad_frame(),
-                view.reference_markdown, view.evaluation_markdown, table(view.evaluation_rows, EVAL_COLUMNS))
-
-    shown = [status, figures, loss_plot, lr_plot, grad_plot, reference, evaluation_note, evaluation]
-
-    def attach(run_id):
-        """Everything shown for a run, read from its files: used on load, on selection, after Start/Resume."""
-        off = gr.Timer(active=False)
-        if not run_id:
-            return (None, strings.FT_NO_RUN, "", None, None, None, "", "", table([], EVAL_COLUMNS), "", "", "", off)
-        try:
-            view = run_view(run_id)
-        except Exception as exc:  # noqa: BLE001 - a sentence on the page, never a stack trace
-            return (None, f"{strings.ERROR_PREFIX}{readable(exc)}", "", None, None, None, "", "",
-                    table([], EVAL_COLUMNS), "", "", "", off)
-        config_yaml, command = run_config(run_id)
-        return (view, *show(view), config_yaml, command, export_markdown(run_id), gr.Timer(active=not view.finished))
-
-    attach_outputs = [view_state, *shown, config_box, command_box, action, timer]
-
-    def runs_update(value=None):
-        choices, chosen = run_choices()
-        return gr.update(choices=choices, value=value or chosen), choices, chosen
-
-    def on_load():
-        update, _, chosen = runs_update()
-        return (update, table(queue_rows(), QUEUE_COLUMNS), gr.update(choices=base_model_choices()),
-                *attach(chosen))
+    shown["queue"] = gr.Dataframe(headers=QUEUE_COLUMNS, label="Queued and running training jobs (oldest first)",
+                                  interactive=False, elem_id="ft-queue")
 
     def form_of(values) -> dict:
         return dict(zip(FIELDS, values))
@@ -909,70 +905,40 @@ def build(demo=None) -> None:
         try:
             checked = check_form(form_of(values))
         except Exception as exc:  # noqa: BLE001
-            return (f"**{strings.ERROR_PREFIX}{readable(exc)}**",
-                    strings.FT_CHECK_FAILED.format(error=readable(exc)), gr.skip(), gr.skip())
-        return "", checked.markdown, checked.config_yaml, checked.command
+            return {message: f"**{strings.ERROR_PREFIX}{readable(exc)}**",
+                    check_box: strings.FT_CHECK_FAILED.format(error=readable(exc))}
+        return {message: "", check_box: checked.markdown, panel.config: checked.config_yaml,
+                panel.command: checked.command}
 
     def on_start(*values):
         try:
             started = start_training(form_of(values))
         except Exception as exc:  # noqa: BLE001 - the page shows a sentence, never a stack trace
-            return (f"**{strings.ERROR_PREFIX}{readable(exc)}**", strings.FT_CHECK_FAILED.format(error=readable(exc)),
-                    gr.skip(), gr.skip(), *[gr.skip()] * len(attach_outputs))
-        update, _, _ = runs_update(started.run_id)
-        return (strings.FT_STARTED.format(run_id=started.run_id), started.checked.markdown, update,
-                table(queue_rows(), QUEUE_COLUMNS), *attach(started.run_id))
-
-    def on_tick(run_id, view):
-        if not run_id:
-            return (*[gr.skip()] * (len(shown) + 3), gr.Timer(active=False))
-        try:
-            view = run_view(run_id, view.offset if view and view.run_id == run_id else 0, view)
-        except Exception as exc:  # noqa: BLE001
-            return (None, f"{strings.ERROR_PREFIX}{readable(exc)}", *[gr.skip()] * (len(shown) + 1),
-                    gr.Timer(active=False))
-        if not view.changed:
-            return (view, *[gr.skip()] * (len(shown) + 2), gr.Timer(active=not view.finished))
-        runs = gr.update(choices=run_choices()[0]) if view.finished else gr.skip()
-        return (view, *show(view), runs, table(queue_rows(), QUEUE_COLUMNS), gr.Timer(active=not view.finished))
-
-    def after_action(text, run_id):
-        update, _, _ = runs_update(run_id)
-        return (text, update, table(queue_rows(), QUEUE_COLUMNS), *attach(run_id))
-
-    def on_cancel(run_id):
-        try:
-            text = cancel_run(run_id)
-        except Exception as exc:  # noqa: BLE001
-            text = f"{strings.ERROR_PREFIX}The run could not be cancelled: {readable(exc)}"
-        return after_action(text, run_id)
-
-    def on_resume(run_id):
-        try:
-            text = resume_run(run_id)
-        except Exception as exc:  # noqa: BLE001
-            text = f"{strings.ERROR_PREFIX}The run could not be resumed: {readable(exc)}"
-        return after_action(text, run_id)
+            return {message: f"**{strings.ERROR_PREFIX}{readable(exc)}**",
+                    check_box: strings.FT_CHECK_FAILED.format(error=readable(exc))}
+        return {**panel.after(started.run_id, message, strings.FT_STARTED.format(run_id=started.run_id)),
+                check_box: started.checked.markdown}
 
     def on_files(run_id):
         if not run_id:
-            return strings.FT_NO_RUN, gr.update(visible=False)
+            return {action: strings.FT_NO_RUN, files: gr.update(visible=False)}
         try:
             rows = run_files(run_id)
         except Exception as exc:  # noqa: BLE001
-            return f"{strings.ERROR_PREFIX}{readable(exc)}", gr.update(visible=False)
+            return {action: f"{strings.ERROR_PREFIX}{readable(exc)}", files: gr.update(visible=False)}
         run_folder = config_path(run_id).parent
-        return f"Files in `{run_folder}`:", gr.update(value=table(rows, FILE_COLUMNS), visible=True)
+        return {action: f"Files in `{run_folder}`:",
+                files: gr.update(value=_table(rows, FILE_COLUMNS), visible=True)}
 
     def on_card(run_id):
         if not run_id:
-            return strings.FT_NO_RUN, gr.update(visible=False)
+            return {action: strings.FT_NO_RUN, card: gr.update(visible=False)}
         try:
             text = model_card(run_id)
         except Exception as exc:  # noqa: BLE001
-            return f"{strings.ERROR_PREFIX}{readable(exc)}", gr.update(visible=False)
-        return f"Model card written to `{config_path(run_id).parent / 'README.md'}`:", \
-            gr.update(value=text, visible=True)
+            return {action: f"{strings.ERROR_PREFIX}{readable(exc)}", card: gr.update(visible=False)}
+        return {action: f"Model card written to `{config_path(run_id).parent / 'README.md'}`:",
+                card: gr.update(value=text, visible=True)}
 
     def on_export(run_id):
         if not run_id:
@@ -986,25 +952,21 @@ def build(demo=None) -> None:
 
     def on_upload(temp_path):
         if not temp_path:
-            return gr.skip(), gr.skip()
+            return {}
         try:
             path = upload_dataset(temp_path)
         except InputProblem as exc:
-            return gr.skip(), f"**{strings.ERROR_PREFIX}{exc}**"
-        return gr.update(value=path), f"Uploaded: training reads `{path}`."
+            return {message: f"**{strings.ERROR_PREFIX}{exc}**"}
+        return {w["dataset"]: gr.update(value=path), message: f"Uploaded: training reads `{path}`."}
 
+    panel.wire(demo, shown=list(shown.values()), message=message, cancel=cancel_button,
+               extra_outputs=[w["base_model"]])
+    panel.action(resume_button, resume_run, message, name="on_resume", failure="The run could not be resumed: ")
     form_inputs = [w[name] for name in FIELDS]
     w["upload"].upload(on_upload, w["upload"], [w["dataset"], message])
     w["dataset"].input(lambda: None, None, w["upload"])  # a picked or typed set replaces an earlier upload
-    check_button.click(on_check, form_inputs, [message, check_box, config_box, command_box], concurrency_limit=2)
-    start_button.click(on_start, form_inputs, [message, check_box, run, queue, *attach_outputs], concurrency_limit=2)
-    cancel_button.click(on_cancel, run, [message, run, queue, *attach_outputs])
-    resume_button.click(on_resume, run, [message, run, queue, *attach_outputs])
-    files_button.click(on_files, run, [action, files])
-    card_button.click(on_card, run, [action, card])
-    export_button.click(on_export, run, action, concurrency_limit=2)
-    run.input(attach, run, attach_outputs)
-    refresh.click(on_load, None, [run, queue, w["base_model"], *attach_outputs])
-    timer.tick(on_tick, [run, view_state], [view_state, *shown, run, queue, timer], show_progress="hidden")
-    if demo is not None:
-        demo.load(on_load, None, [run, queue, w["base_model"], *attach_outputs])
+    check_button.click(on_check, form_inputs, [message, check_box, panel.config, panel.command], concurrency_limit=2)
+    start_button.click(on_start, form_inputs, panel.outputs_with(message, check_box), concurrency_limit=2)
+    files_button.click(on_files, panel.run, [action, files])
+    card_button.click(on_card, panel.run, [action, card])
+    export_button.click(on_export, panel.run, action, concurrency_limit=2)
