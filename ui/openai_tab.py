@@ -213,17 +213,30 @@ def ledger_view():
 
 
 def build(demo=None) -> None:
-    """Lay out the OpenAI tab inside the current gr.Blocks."""
+    """Lay out the OpenAI tab inside the current gr.Blocks: check and estimate, launch, jobs, ledger, prices."""
     import gradio as gr
 
-    from openai_ft import ledger, pricing
-
     gr.Markdown(strings.OPENAI_INTRO)
-    session_key = gr.State("")  # this browser session's key; server memory only
-    checked_path = gr.State(None)
-    checked_summary = gr.State(None)
-    key_box = gr.Textbox(label="OpenAI API key", type="password", info=strings.KEY_HELP, elem_id="openai-key")
-    key_info = gr.Markdown(key_status(None), elem_id="openai-key-status")
+    c: dict = {"session_key": gr.State(""),  # this browser session's key; server memory only
+               "checked_path": gr.State(None), "checked_summary": gr.State(None)}
+    c["key_box"] = gr.Textbox(label="OpenAI API key", type="password", info=strings.KEY_HELP, elem_id="openai-key")
+    c["key_info"] = gr.Markdown(key_status(None), elem_id="openai-key-status")
+
+    def on_key(key):
+        return {c["session_key"]: key, c["key_info"]: key_status(key)}
+
+    c["key_box"].change(on_key, c["key_box"], [c["session_key"], c["key_info"]], queue=False)
+    _estimate_section(c)
+    _launch_section(c)
+    _jobs_section(c)
+    _ledger_section(c)
+    _prices_section(c)
+    timer, on_tick, tick_inputs, tick_outputs = c["tick"]  # the jobs tick also redraws the ledger below it
+    timer.tick(on_tick, tick_inputs, [*tick_outputs, *c["ledger_outputs"]], show_progress="hidden")
+
+
+def _estimate_section(c: dict) -> None:
+    import gradio as gr
 
     gr.Markdown("### 1. Check and estimate")
     with gr.Row():
@@ -233,14 +246,30 @@ def build(demo=None) -> None:
                                  elem_id="openai-dataset")
             split = gr.Textbox(label="Split", value="train", elem_id="openai-split")
     with gr.Row():
-        model = gr.Dropdown(model_choices(), value="gpt-4o-mini-2024-07-18", label="Model to fine-tune",
-                            allow_custom_value=True, elem_id="openai-model")
-        epochs = gr.Textbox(label="Epochs (a number, or auto: OpenAI's default rule)", value="auto",
-                            elem_id="openai-epochs")
+        c["model"] = gr.Dropdown(model_choices(), value="gpt-4o-mini-2024-07-18", label="Model to fine-tune",
+                                 allow_custom_value=True, elem_id="openai-model")
+        c["epochs"] = gr.Textbox(label="Epochs (a number, or auto: OpenAI's default rule)", value="auto",
+                                 elem_id="openai-epochs")
     estimate_button = gr.Button("Check and estimate", variant="primary", elem_id="openai-estimate")
     summary = gr.Markdown(elem_id="openai-summary")
     findings = gr.Dataframe(headers=FINDING_COLUMNS, label="Findings (line and field)", interactive=False, wrap=True,
                             elem_id="openai-findings")
+
+    def on_estimate(upload_path, ref, split_name, model_name, epochs_text):
+        try:
+            path = prepare_source(upload_path, ref, split_name)
+            text, found, result = estimate_view(path, model_name, epochs_text)
+        except Exception as exc:  # noqa: BLE001 - a sentence, never a stack trace
+            return {summary: f"{strings.ERROR_PREFIX}{readable(exc)}", findings: [], c["checked_path"]: None,
+                    c["checked_summary"]: None}
+        return {summary: text, findings: found, c["checked_path"]: str(path), c["checked_summary"]: result}
+
+    estimate_button.click(on_estimate, [upload, dataset, split, c["model"], c["epochs"]],
+                          [summary, findings, c["checked_path"], c["checked_summary"]])
+
+
+def _launch_section(c: dict) -> None:
+    import gradio as gr
 
     gr.Markdown("### 2. Launch (needs a key)")
     with gr.Row():
@@ -250,8 +279,15 @@ def build(demo=None) -> None:
             suffix = gr.Textbox(label="Suffix of the model name", placeholder="ddi", elem_id="openai-suffix")
             batch_size = gr.Textbox(label="Batch size", value="auto", elem_id="openai-batch")
             lr_multiplier = gr.Textbox(label="Learning-rate multiplier", value="auto", elem_id="openai-lr")
-    launch_button = gr.Button("Launch fine-tuning job", elem_id="openai-launch")
-    message = gr.Markdown(elem_id="openai-message")
+    c["launch_button"] = gr.Button("Launch fine-tuning job", elem_id="openai-launch")
+    c["message"] = gr.Markdown(elem_id="openai-message")
+    c["launch_inputs"] = [c["checked_path"], c["checked_summary"], validation, c["model"], suffix, c["epochs"],
+                          batch_size, lr_multiplier, c["session_key"]]
+
+
+def _jobs_section(c: dict) -> None:
+    """The jobs table refreshes itself (and the ledger) on a timer; launching and cancelling update it at once."""
+    import gradio as gr
 
     gr.Markdown("### 3. Jobs (refresh on their own)")
     jobs_table = gr.Dataframe(_unless_store_fails(jobs_rows, []), headers=JOB_COLUMNS, label="Jobs, newest first",
@@ -266,6 +302,53 @@ def build(demo=None) -> None:
     events_table = gr.Dataframe(headers=EVENT_COLUMNS, label="Events, newest first", interactive=False, wrap=True,
                                 elem_id="openai-events")
     timer = gr.Timer(TICK_SECONDS)
+    message = c["message"]
+    job_outputs = [job_status, metrics_plot, events_table]
+
+    def on_launch(path, result, validation_path, model_name, suffix_text, epochs_text, batch, lr, key):
+        try:
+            text = launch(path, result, validation_path, model_name, suffix_text, epochs_text, batch, lr, key)
+        except Exception as exc:  # noqa: BLE001
+            return {message: f"{strings.ERROR_PREFIX}{readable(exc)}"}
+        rows_now = jobs_rows()
+        choices = [r[0] for r in rows_now]
+        return {message: text, jobs_table: rows_now,
+                job_pick: gr.update(choices=choices, value=choices[0] if choices else None)}
+
+    def show_job(ref):
+        try:
+            return dict(zip(job_outputs, job_view(ref)))
+        except Exception as exc:  # noqa: BLE001
+            return {job_status: f"{strings.ERROR_PREFIX}{readable(exc)}"}
+
+    def on_tick(key, ref):
+        rows_now, problems = refresh_jobs(key)
+        choices = [r[0] for r in rows_now]
+        return {jobs_table: rows_now, sync_message: problems,
+                job_pick: gr.update(choices=choices, value=ref or (choices[0] if choices else None)),
+                **(show_job(ref) if ref else {}), **dict(zip(c["ledger_outputs"], ledger_view()))}
+
+    def on_cancel(ref, key):
+        from openai_ft import jobs
+
+        try:
+            job = jobs.cancel(ref, api_key=key or None) if ref else None
+        except Exception as exc:  # noqa: BLE001
+            return {message: f"{strings.ERROR_PREFIX}{readable(exc)}"}
+        if job is None:
+            return {message: strings.OPENAI_NO_JOB}
+        return {message: strings.OPENAI_CANCELLED.format(job_id=job.job_id or job.token), jobs_table: jobs_rows()}
+
+    c["launch_button"].click(on_launch, c["launch_inputs"], [message, jobs_table, job_pick])
+    job_pick.change(show_job, job_pick, job_outputs)
+    c["tick"] = (timer, on_tick, [c["session_key"], job_pick], [jobs_table, sync_message, job_pick, *job_outputs])
+    cancel_button.click(on_cancel, [job_pick, c["session_key"]], [message, jobs_table])
+
+
+def _ledger_section(c: dict) -> None:
+    import gradio as gr
+
+    from openai_ft import ledger
 
     gr.Markdown("### 4. Ledger")
     by_model, by_month, spend, rows = _unless_store_fails(ledger_view, (None, None, None, None))
@@ -281,6 +364,24 @@ def build(demo=None) -> None:
         export_button = gr.Button("Export CSV", elem_id="openai-ledger-export")
     export_file = gr.File(label="CSV", interactive=False, visible=False, elem_id="openai-ledger-csv")
     export_message = gr.Markdown(elem_id="openai-export-message")
+    c["ledger_outputs"] = [model_totals, month_totals, spend_plot, ledger_table]
+
+    def on_ledger():
+        return dict(zip(c["ledger_outputs"], ledger_view()))
+
+    def on_export():
+        path = ledger.export_csv()
+        return {export_file: gr.update(value=str(path), visible=True),
+                export_message: strings.OPENAI_LEDGER_EXPORTED.format(rows=len(ledger.rows()), name=path.name)}
+
+    ledger_refresh.click(on_ledger, None, c["ledger_outputs"])
+    export_button.click(on_export, None, [export_file, export_message])
+
+
+def _prices_section(c: dict) -> None:
+    import gradio as gr
+
+    from openai_ft import pricing
 
     with gr.Accordion("Price table (prices.yaml: edit and save)", open=False):
         prices = gr.Code(pricing.current_file().read_text(encoding="utf-8"), language="yaml", interactive=True,
@@ -288,85 +389,12 @@ def build(demo=None) -> None:
         save_prices = gr.Button("Save prices", elem_id="openai-prices-save")
         prices_message = gr.Markdown(elem_id="openai-prices-message")
 
-    # -- events ------------------------------------------------------------------------------------------------
-    def on_key(key):
-        return key, key_status(key)
-
-    key_box.change(on_key, key_box, [session_key, key_info], queue=False)
-
-    def on_estimate(upload_path, ref, split_name, model_name, epochs_text):
-        try:
-            path = prepare_source(upload_path, ref, split_name)
-            text, found, result = estimate_view(path, model_name, epochs_text)
-        except Exception as exc:  # noqa: BLE001 - a sentence, never a stack trace
-            return f"{strings.ERROR_PREFIX}{readable(exc)}", [], None, None
-        return text, found, str(path), result
-
-    estimate_button.click(on_estimate, [upload, dataset, split, model, epochs],
-                          [summary, findings, checked_path, checked_summary])
-
-    def on_launch(path, result, validation_path, model_name, suffix_text, epochs_text, batch, lr, key):
-        try:
-            text = launch(path, result, validation_path, model_name, suffix_text, epochs_text, batch, lr, key)
-        except Exception as exc:  # noqa: BLE001
-            return f"{strings.ERROR_PREFIX}{readable(exc)}", gr.skip(), gr.skip()
-        rows_now = jobs_rows()
-        choices = [r[0] for r in rows_now]
-        return text, rows_now, gr.update(choices=choices, value=choices[0] if choices else None)
-
-    launch_button.click(on_launch, [checked_path, checked_summary, validation, model, suffix, epochs, batch_size,
-                                    lr_multiplier, session_key], [message, jobs_table, job_pick])
-
-    def show_job(ref):
-        try:
-            return job_view(ref)
-        except Exception as exc:  # noqa: BLE001
-            return f"{strings.ERROR_PREFIX}{readable(exc)}", gr.skip(), gr.skip()
-
-    job_pick.change(show_job, job_pick, [job_status, metrics_plot, events_table])
-
-    def on_tick(key, ref):
-        rows_now, problems = refresh_jobs(key)
-        choices = [r[0] for r in rows_now]
-        view = show_job(ref) if ref else (gr.skip(), gr.skip(), gr.skip())
-        return (rows_now, problems, gr.update(choices=choices, value=ref or (choices[0] if choices else None)),
-                *view, *ledger_view())
-
-    ledger_outputs = [model_totals, month_totals, spend_plot, ledger_table]
-    timer.tick(on_tick, [session_key, job_pick],
-               [jobs_table, sync_message, job_pick, job_status, metrics_plot, events_table, *ledger_outputs],
-               show_progress="hidden")
-
-    def on_cancel(ref, key):
-        from openai_ft import jobs
-
-        try:
-            job = jobs.cancel(ref, api_key=key or None) if ref else None
-        except Exception as exc:  # noqa: BLE001
-            return f"{strings.ERROR_PREFIX}{readable(exc)}", gr.skip()
-        if job is None:
-            return strings.OPENAI_NO_JOB, gr.skip()
-        return strings.OPENAI_CANCELLED.format(job_id=job.job_id or job.token), jobs_rows()
-
-    cancel_button.click(on_cancel, [job_pick, session_key], [message, jobs_table])
-
-    def on_ledger():
-        return ledger_view()
-
-    ledger_refresh.click(on_ledger, None, ledger_outputs)
-
-    def on_export():
-        path = ledger.export_csv()
-        return gr.update(value=str(path), visible=True), strings.OPENAI_LEDGER_EXPORTED.format(
-            rows=len(ledger.rows()), name=path.name)
-
-    export_button.click(on_export, None, [export_file, export_message])
-
     def on_save_prices(text):
         try:
             path = pricing.save(text)
         except Exception as exc:  # noqa: BLE001
-            return f"{strings.ERROR_PREFIX}{readable(exc)}", gr.skip()
-        return strings.OPENAI_PRICES_SAVED.format(path=path), gr.update(choices=model_choices())
+            return {prices_message: f"{strings.ERROR_PREFIX}{readable(exc)}"}
+        return {prices_message: strings.OPENAI_PRICES_SAVED.format(path=path),
+                c["model"]: gr.update(choices=model_choices())}
 
-    save_prices.click(on_save_prices, prices, [prices_message, model])
+    save_prices.click(on_save_prices, prices, [prices_message, c["model"]])
