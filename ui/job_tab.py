@@ -108,14 +108,16 @@ class JobPanel:
         self.outputs: list = []
 
     # -- layout (call where the tab wants each part) ------------------------------------------------------------
-    def picker(self) -> None:
+    def picker(self):
+        """The run dropdown and Refresh in one row, returned so a tab can add its own buttons to it."""
         import gradio as gr
 
-        with gr.Row():
+        with gr.Row() as row:
             self.run = gr.Dropdown([], value=None, label=self.run_label, elem_id=f"{self.prefix}-run", scale=4)
             self.refresh = gr.Button("Refresh runs", elem_id=f"{self.prefix}-refresh", scale=1)
         self.timer = gr.Timer(TICK_SECONDS, active=False)
         self.state = gr.State(None)
+        return row
 
     def config_box(self, shell_label: str) -> None:
         import gradio as gr
