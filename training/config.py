@@ -3,12 +3,11 @@ the UI writes is the file `python -m training run CONFIG.yaml` replays."""
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
 
 import yaml
 
-from config_loader import build
+from config_loader import build, check_fields, describe
 from errors import ConfigError
 from training.methods import METHODS
 
@@ -20,86 +19,146 @@ OBJECTIVES = ("auto", "causal", "masked")
 
 
 @dataclass
-class MethodConfig:
-    """Which weights train. LoRA fields apply to lora and qlora; `targets` also to ia3 and bitfit."""
+class MethodName:
+    """What every method's config has: which method. MethodConfig adds the registered methods' settings."""
 
-    name: str = "lora"
-    rank: int = 8
-    alpha: float | None = None  # None: alpha = alpha_k × rank
-    alpha_k: float = 2.0
-    dropout: float = 0.05
-    targets: list[str] | str = "all-linear"  # module names (q_proj, v_proj ...) or all-linear
-    last_n_layers: int | None = None  # adapt only the last N transformer layers
-    rslora: bool = False
-    dora: bool = False
+    name: str = field(default="lora", metadata=describe("Method", "which weights train (training.methods.METHODS)",
+                                                         choices=METHODS, form_id="method"))
 
-    @property
-    def lora_alpha(self) -> float:
-        return float(self.alpha) if self.alpha is not None else float(self.alpha_k) * int(self.rank)
 
-    def check(self):
-        if self.name not in METHODS:
-            _unknown("method.name", self.name, METHODS)
-        if not 1 <= int(self.rank) <= 4096:
-            raise ConfigError(f"method.rank must be between 1 and 4096 (got {self.rank}).")
-        if self.alpha is not None and float(self.alpha) <= 0:
-            raise ConfigError(f"method.alpha must be positive (got {self.alpha}).")
-        if float(self.alpha_k) <= 0:
-            raise ConfigError(f"method.alpha_k must be positive (got {self.alpha_k}).")
-        if not 0 <= float(self.dropout) < 1:
-            raise ConfigError(f"method.dropout must be in [0, 1) (got {self.dropout}).")
-        if self.last_n_layers is not None and int(self.last_n_layers) < 1:
-            raise ConfigError(f"method.last_n_layers must be at least 1 (got {self.last_n_layers}).")
-        if isinstance(self.targets, str) and self.targets != "all-linear":
-            self.targets = [t.strip() for t in self.targets.split(",") if t.strip()]
-        if not self.targets:
-            raise ConfigError("method.targets is empty; name modules (q_proj, v_proj ...) or write all-linear.")
+def method_config_class() -> type:
+    """MethodConfig: `name` and the settings of every registered method (training.methods: lora's rank, alpha ...,
+    the targets that lora, qlora, ia3 and bitfit read), each settings dataclass once. The settings are its bases, so
+    their properties (lora_alpha) and own checks come with them; a method with new hyperparameters touches only
+    its module and its registration."""
+    settings: list[type] = []
+    for method in METHODS.values():
+        for cls in method.settings:
+            if cls not in settings:
+                settings.append(cls)
+    declared: dict[str, type] = {"name": MethodName}
+    for cls in settings:
+        for f in dataclasses.fields(cls):
+            if f.name in declared:
+                raise TypeError(f"method.{f.name} is declared twice, by {declared[f.name].__qualname__} and "
+                                f"{cls.__qualname__}: give one of them another name, or share one settings class.")
+            declared[f.name] = cls
+    # a dataclass takes its fields from its bases in reverse order: name first, then each method's settings
+    return dataclasses.make_dataclass("MethodConfig", [], bases=(*reversed(settings), MethodName),
+                                      namespace={"__module__": __name__, "check": _check_method,
+                                                 "__doc__": "Which weights train, and each method's settings "
+                                                            "(training.methods: a method's `settings`)."})
+
+
+def _check_method(self):
+    """The field limits from the metadata, then each settings class's own `check` (targets: a list, not empty)."""
+    check_fields(self, prefix="method.")
+    for settings in type(self).__bases__:
+        own = vars(settings).get("check")
+        if own:
+            own(self)
+
+
+MethodConfig = method_config_class()
 
 
 @dataclass
 class TrainConfig:
-    dataset: str  # bundled:ddi-binary, shared:ddi, or a file path
-    base_model: str = "builtin:smollm2-135m-instruct"
-    task: str = "sft"
-    method: MethodConfig = field(default_factory=MethodConfig)
-    train_split: str = "train"
-    eval_split: str | None = "validation"  # None: no validation; a split the set lacks is skipped with a note
-    eval_dataset: str | None = None  # validation from another set or file (its train split), e.g. an upload
-    limit: int | None = None  # first N training records (after shuffling with the seed)
+    dataset: str = field(metadata=describe(
+        "Dataset (bundled or shared set, an uploaded file, or a file path)",
+        "bundled:ddi-binary, shared:ddi, or a file path", short="Dataset"))
+    base_model: str = field(default="builtin:smollm2-135m-instruct", metadata=describe(
+        "Base model (or type hf:<folder> or run:<id>, then Enter)", "builtin:<name>, hf:<folder> or run:<id>",
+        short="Base model"))
+    task: str = field(default="sft", metadata=describe("Task", "what the model learns (training.tasks)",
+                                                       choices=TASKS))
+    method: MethodConfig = field(default_factory=MethodConfig, metadata=describe(
+        "Method settings", "which weights train, and the method's own settings"))
+    train_split: str = field(default="train", metadata=describe("Training split", "the split that trains"))
+    eval_split: str | None = field(default="validation", metadata=describe(
+        "Validation split (none = no validation)",
+        "none: no validation; a split the set lacks is skipped with a note", short="Validation split"))
+    eval_dataset: str | None = field(default=None, metadata=describe(
+        "Validation from another set or file", "validation from another set or file (its train split), e.g. an upload",
+        short="Validation set", placeholder="bundled:drug-qa or a path"))
+    limit: int | None = field(default=None, metadata=describe(
+        "Training examples (0 = all)", "the first N training records (after shuffling with the seed)",
+        short="Training examples limit", minimum=1))
     # task inputs
-    assistant_only_loss: bool = True  # sft: loss on assistant tokens only
-    input_field: str = "prompt"  # classification/regression: the last user turn, or a meta key such as smiles
-    labels: list[str] | None = None  # classification: the class names (default: those found in the data)
-    objective: str = "auto"  # pretrain: causal for decoders, masked for encoders
-    text_field: str = "messages"  # pretrain: every message's text, or a meta key such as smiles
+    assistant_only_loss: bool = field(default=True, metadata=describe(
+        "SFT: loss on assistant tokens only", "sft: the loss covers the assistant turns only",
+        form_id="assistant-only"))
+    input_field: str = field(default="prompt", metadata=describe(
+        "Classification/regression input (prompt, or a meta key such as smiles)",
+        "classification/regression: the last user turn, or a meta key such as smiles", short="Input field"))
+    labels: list[str] | None = field(default=None, metadata=describe(
+        "Class names (comma-separated; empty = from the data)",
+        "classification: the class names (default: those found in the data)", short="Class names"))
+    objective: str = field(default="auto", metadata=describe(
+        "Pretrain objective", "pretrain: causal for decoders, masked for encoders", choices=OBJECTIVES))
+    text_field: str = field(default="messages", metadata=describe(
+        "Pretrain text (messages, or a meta key)", "pretrain: every message's text, or a meta key such as smiles",
+        short="Pretrain text"))
     # optimisation
-    epochs: float = 1.0
-    max_steps: int | None = None  # overrides epochs
-    batch_size: int = 4
-    grad_accum: int = 1
-    learning_rate: float = 2e-4
-    schedule: str = "cosine"
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    max_length: int = 512
-    batching: str = "padding_free"  # sft/pretrain: sequences concatenated without pad tokens, or padded batches
-    precision: str = "auto"  # auto: bf16 on GPUs that support it, fp32 on CPU
-    gradient_checkpointing: bool = False
-    seed: int = 42
+    epochs: float = field(default=1.0, metadata=describe(
+        "Epochs", "passes over the training set (max_steps overrides it)", exclusive_minimum=0))
+    max_steps: int | None = field(default=None, metadata=describe(
+        "Max steps (0 = use epochs)", "optimizer steps; overrides epochs", short="Max steps", minimum=1))
+    batch_size: int = field(default=4, metadata=describe("Batch size", "examples per device and step", minimum=1))
+    grad_accum: int = field(default=1, metadata=describe(
+        "Gradient accumulation", "batches per optimizer step", minimum=1))
+    learning_rate: float = field(default=2e-4, metadata=describe(
+        "Learning rate", "the peak learning rate", exclusive_minimum=0, maximum=1, typical="1e-5 to 5e-4"))
+    schedule: str = field(default="cosine", metadata=describe(
+        "Schedule", "the learning rate after warmup", choices=SCHEDULES))
+    warmup_ratio: float = field(default=0.05, metadata=describe(
+        "Warmup ratio", "the share of steps the learning rate rises over", minimum=0, exclusive_maximum=1,
+        form_id="warmup"))
+    weight_decay: float = field(default=0.0, metadata=describe("Weight decay", "AdamW's weight decay"))
+    max_grad_norm: float = field(default=1.0, metadata=describe(
+        "Max gradient norm", "gradients are clipped to this norm"))
+    max_length: int = field(default=512, metadata=describe(
+        "Max length (tokens)", "tokens per example; longer ones are cut", short="Max length", minimum=1))
+    batching: str = field(default="padding_free", metadata=describe(
+        "Batching", "sft/pretrain: sequences concatenated without pad tokens, or padded batches", choices=BATCHING))
+    precision: str = field(default="auto", metadata=describe(
+        "Precision (auto: bf16 on a GPU, fp32 on CPU)", "auto: bf16 on GPUs that support it, fp32 on CPU",
+        short="Precision", choices=PRECISIONS))
+    gradient_checkpointing: bool = field(default=False, metadata=describe(
+        "Gradient checkpointing", "recompute activations in the backward pass: less memory, slower steps",
+        form_id="grad-ckpt"))
+    seed: int = field(default=42, metadata=describe("Seed", "shuffling, initialisation and dropout", minimum=0))
     # evaluation, checkpoints, logs
-    log_every: int = 1
-    eval_every: int | None = None  # steps; None: once at the end
-    eval_benchmarks: list[str] = field(default_factory=list)  # scored on a few items every eval_every steps
-    eval_benchmark_limit: int = 20
-    early_stopping_patience: int | None = None  # evaluations without improvement before stopping
-    early_stopping_min_delta: float = 0.0
-    save_every: int | None = None  # steps; None: every 50 steps (and at the end), so a stopped run can resume
-    keep_checkpoints: int = 2
-    tensorboard: bool = True
+    log_every: int = field(default=1, metadata=describe("Log every N steps", "steps between train events",
+                                                        short="Log every", minimum=1))
+    eval_every: int | None = field(default=None, metadata=describe(
+        "Evaluate every N steps (0 = at the end)", "steps between validations; none: once at the end",
+        short="Evaluate every", minimum=1))
+    eval_benchmarks: list[str] = field(default_factory=list, metadata=describe(
+        "Benchmarks during training", "scored on a few items every eval_every steps"))
+    eval_benchmark_limit: int = field(default=20, metadata=describe(
+        "Items per benchmark during training", "the first N items of each eval_benchmarks benchmark",
+        short="Benchmark items during training", minimum=1))
+    early_stopping_patience: int | None = field(default=None, metadata=describe(
+        "Early-stopping patience (0 = off)", "evaluations without improvement before stopping",
+        short="Early-stopping patience", minimum=1, form_id="patience"))
+    early_stopping_min_delta: float = field(default=0.0, metadata=describe(
+        "Early-stopping min delta", "the smallest change in the validation loss that counts as improvement",
+        minimum=0, form_id="min-delta"))
+    save_every: int | None = field(default=None, metadata=describe(
+        "Checkpoint every N steps (0 = the trainer's default, 50)",
+        "steps between checkpoints; none: every 50 steps (and at the end), so a stopped run can resume",
+        short="Checkpoint every", minimum=1))
+    keep_checkpoints: int = field(default=2, metadata=describe(
+        "Checkpoints kept", "the newest N checkpoints stay on disk", minimum=1))
+    tensorboard: bool = field(default=True, metadata=describe("TensorBoard logs", "write tensorboard/ in the run"))
     # after training
-    evaluate: list[str] = field(default_factory=list)  # benchmarks run on run:<id>, rows on the leaderboard
-    evaluate_limit: int | None = None
+    evaluate: list[str] = field(default_factory=list, metadata=describe(
+        "Benchmarks to run after training (rows go to the Leaderboard)",
+        "benchmarks run on run:<id> after training, rows on the leaderboard", short="Evaluate after training"))
+    evaluate_limit: int | None = field(default=None, metadata=describe(
+        "Benchmark limit (first N items; 0 = all)", "the first N items of each benchmark", short="Benchmark limit",
+        minimum=1))
 
     def __post_init__(self):
         if isinstance(self.method, dict):
@@ -118,32 +177,15 @@ class TrainConfig:
         self.check()
 
     def check(self):
+        """Every field's choices and limits (their metadata above), the method's, then the rules across fields."""
         if not str(self.dataset or "").strip():
             raise ConfigError("dataset is empty; choose a bundled set, a shared set or a file.")
-        for name, value, allowed in (("task", self.task, TASKS), ("schedule", self.schedule, SCHEDULES),
-                                     ("precision", self.precision, PRECISIONS), ("batching", self.batching, BATCHING),
-                                     ("objective", self.objective, OBJECTIVES)):
-            if value not in allowed:
-                _unknown(name, value, allowed)
+        check_fields(self, skip=("epochs",) if self.max_steps is not None else ())  # max_steps overrides epochs
         self.method.check()
-        if not 0 < float(self.learning_rate) <= 1:
-            raise ConfigError(f"learning_rate must be in (0, 1] (got {self.learning_rate}); typical: 1e-5 to 5e-4.")
-        for name in ("batch_size", "grad_accum", "max_length", "log_every", "keep_checkpoints"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be at least 1 (got {getattr(self, name)}).")
         if self.eval_benchmarks and not self.eval_every:
             raise ConfigError("eval_benchmarks are scored every eval_every steps: set eval_every too.")
         if self.eval_benchmarks and self.task not in ("sft", "pretrain"):
             raise ConfigError(f"eval_benchmarks need a model that writes text; a {self.task} head does not.")
-        for name in ("max_steps", "eval_every", "save_every", "limit", "early_stopping_patience", "evaluate_limit",
-                     "eval_benchmark_limit"):
-            value = getattr(self, name)
-            if value is not None and int(value) < 1:
-                raise ConfigError(f"{name} must be at least 1 when set (got {value}).")
-        if self.max_steps is None and float(self.epochs) <= 0:
-            raise ConfigError(f"epochs must be positive (got {self.epochs}).")
-        if not 0 <= float(self.warmup_ratio) < 1:
-            raise ConfigError(f"warmup_ratio must be in [0, 1) (got {self.warmup_ratio}).")
         if self.early_stopping_patience and not (self.eval_split or self.eval_dataset):
             raise ConfigError("early stopping needs a validation split (eval_split).")
         if self.task == "classification" and self.labels is not None and len(self.labels) < 2:
@@ -183,11 +225,6 @@ class TrainConfig:
         import shlex
 
         return f"python -m training run {shlex.quote(str(path))}"
-
-
-def _unknown(name: str, value, allowed):
-    close = difflib.get_close_matches(str(value), allowed, n=1)
-    raise ConfigError(f"{name} {value!r} is not one of {', '.join(allowed)}." + (f" Did you mean {close[0]!r}?" if close else ""))
 
 
 def _build(cls, spec: dict, where: str):

@@ -28,32 +28,61 @@ QUEUE_COLUMNS = ["run", "status", "position", "what"]
 FILE_COLUMNS = ["file", "size"]
 DEFAULT_DATASET = "bundled:drug-qa"
 
-# Every form field, in the order the page passes them, with its default (the TrainConfig defaults, where 0 or an
-# empty text means "not set").
-FORM_DEFAULTS: dict = {
-    "base_model": "builtin:smollm2-135m-instruct", "dataset": DEFAULT_DATASET, "upload": None,
-    "task": "sft", "method": "lora",
-    "rank": 8, "alpha": 0, "alpha_k": 2.0, "dropout": 0.05, "targets": "all-linear", "last_n_layers": 0,
-    "rslora": False, "dora": False,
-    "epochs": 1.0, "max_steps": 0, "batch_size": 4, "grad_accum": 1, "learning_rate": 2e-4, "schedule": "cosine",
-    "warmup_ratio": 0.05, "max_length": 512, "batching": "padding_free", "precision": "auto",
-    "gradient_checkpointing": False, "limit": 0, "eval_split": "validation", "eval_dataset": "",
-    "eval_every": 0, "early_stopping_patience": 0, "early_stopping_min_delta": 0.0, "save_every": 0,
-    "keep_checkpoints": 2, "seed": 42,
-    "input_field": "prompt", "labels": "", "assistant_only_loss": True, "objective": "auto", "text_field": "messages",
-    "evaluate": [], "evaluate_limit": 0,
-}
-FIELDS = list(FORM_DEFAULTS)
-LABELS = {  # what the page calls each field (messages name both the label and the config field)
-    "rank": "LoRA rank", "alpha": "LoRA alpha", "alpha_k": "Alpha multiplier", "dropout": "LoRA dropout",
-    "last_n_layers": "Last N layers", "epochs": "Epochs", "max_steps": "Max steps", "batch_size": "Batch size",
-    "grad_accum": "Gradient accumulation", "learning_rate": "Learning rate", "warmup_ratio": "Warmup ratio",
-    "max_length": "Max length", "limit": "Training examples limit", "eval_every": "Evaluate every",
-    "early_stopping_patience": "Early-stopping patience", "early_stopping_min_delta": "Early-stopping min delta",
-    "save_every": "Checkpoint every", "keep_checkpoints": "Checkpoints kept", "seed": "Seed",
-    "evaluate_limit": "Benchmark limit",
-}
+# The form's layout: which config fields sit in which row of which group. Everything else about an input (its
+# label, elem_id, kind, default and limits) is its field's metadata in training.config; the method settings are
+# those of the registered methods (training.methods), four to a row.
+TRAINING_ROWS = (("epochs", "max_steps", "batch_size", "grad_accum", "learning_rate", "schedule"),
+                 ("warmup_ratio", "max_length", "batching", "precision", "gradient_checkpointing", "limit"),
+                 ("eval_split", "eval_dataset", "eval_every", "early_stopping_patience", "early_stopping_min_delta"),
+                 ("save_every", "keep_checkpoints", "seed"))
+TASK_OPTIONS = ("input_field", "labels", "assistant_only_loss", "objective", "text_field")
+SETTINGS_PER_ROW = 4
+EXPLICIT = ("base_model", "dataset", "targets", "eval_split", "eval_dataset", "evaluate")  # make_config's own cases
 
+
+def method_settings() -> list[str]:
+    """The method settings on the form (rank, alpha ..., targets ...): every registered method's, by field name."""
+    from config_loader import field_info
+    from training import config
+
+    return [name for name in field_info(config.MethodConfig) if name != "name"]
+
+
+def form_fields() -> dict:
+    """Every form input that is a config field, in the page's order, with its metadata (config_loader.FieldInfo).
+    The method's name is the input `method`; its settings go by their own names. Read when called, so a method
+    registered later (a test's) has its inputs too."""
+    from config_loader import field_info
+    from training import config
+
+    train, settings = field_info(config.TrainConfig), method_settings()
+    clash = [name for name in settings if name in train or name in ("method", "upload")]
+    if clash:
+        raise TypeError(f"method setting(s) {', '.join(clash)} share a name with a training-config field; the "
+                        "Fine-tune form keys its inputs by name, so rename them.")
+    method = field_info(config.MethodConfig)
+    fields = {"base_model": train["base_model"], "dataset": train["dataset"], "task": train["task"],
+              "method": method["name"]}
+    fields.update((name, method[name]) for name in settings)
+    for name in [*(n for row in TRAINING_ROWS for n in row), *TASK_OPTIONS, "evaluate", "evaluate_limit"]:
+        fields[name] = train[name]
+    return fields
+
+
+def form_defaults() -> dict:
+    """Every form input with its default, in the order the page passes them: the config's defaults, with 0 or an
+    empty text where the config has "not set" (None); the dataset and the upload box are the form's own."""
+    out = {}
+    for name, info in form_fields().items():
+        out[name] = (0 if info.number else "") if info.default is None else info.default
+        if name == "dataset":
+            out["dataset"], out["upload"] = DEFAULT_DATASET, None
+    return out
+
+
+FORM_DEFAULTS: dict = form_defaults()  # as the methods were registered at import
+FIELDS = list(FORM_DEFAULTS)
+LABELS = {name: info.short for name, info in form_fields().items()}  # what sentences call each field
 
 TEXTS = job_tab.JobTexts(strings.FT_NO_RUN, strings.FT_UNKNOWN_RUN, strings.FT_ALREADY_FINISHED, strings.FT_CANCELLED)
 
@@ -84,9 +113,13 @@ class Started:
 
 
 # -- the form → a TrainConfig --------------------------------------------------------------------------------------
-def _number(form: dict, name: str, *, whole: bool = False, minimum: float | None = None, zero_is_none: bool = False):
+def _number(form: dict, name: str, info):
+    """A number box's value as its field's type, or InputProblem naming the box. Whether it is whole, whether 0 or
+    empty means "not set", and the lower limit come from the field's metadata: the form checks an inclusive lower
+    limit (or, where 0 means not set, the bound a set value must pass), the config's check the rest in its words."""
     value = form.get(name)
-    label = LABELS.get(name, name)
+    label, whole, zero_is_none = info.short, info.whole, info.zero_is_none
+    minimum = info.minimum if info.minimum is not None else (info.exclusive_minimum if zero_is_none else None)
     if value is None or (isinstance(value, str) and not value.strip()):
         if zero_is_none:
             return None
@@ -105,6 +138,22 @@ def _number(form: dict, name: str, *, whole: bool = False, minimum: float | None
     if (whole and number != int(number)) or (minimum is not None and number < minimum):
         raise InputProblem(message.format(label=label, name=name, value=value, minimum=_at_least(minimum)))
     return int(number) if whole else number
+
+
+def _value(form: dict, name: str, info):
+    """A form input as its field's value: numbers through _number, check boxes as true/false, a list from a
+    comma-separated text, a choice as picked (the config names a wrong one), other text stripped or the default."""
+    import typing
+
+    if info.number:
+        return _number(form, name, info)
+    if info.type is bool:
+        return bool(form.get(name))
+    if info.choices is not None:
+        return _text(form, name)
+    if typing.get_origin(info.type) is list:
+        return _names(form.get(name)) or (None if info.optional else [])
+    return _text(form, name) or info.default
 
 
 def _at_least(minimum) -> str:
@@ -157,8 +206,9 @@ def make_config(form: dict | None = None, **fields):
     from models.registry import parse
     from training.config import ConfigError, TrainConfig
 
-    form = {**FORM_DEFAULTS, **(form or {}), **fields}
-    unknown = [k for k in form if k not in FORM_DEFAULTS]
+    infos, defaults = form_fields(), form_defaults()
+    form = {**defaults, **(form or {}), **fields}
+    unknown = [k for k in form if k not in defaults]
     if unknown:
         raise InputProblem(f"Unknown form field(s): {', '.join(unknown)}")
     base_model = _text(form, "base_model")
@@ -184,41 +234,17 @@ def make_config(form: dict | None = None, **fields):
             why = benchmarks.load(name).availability()
             if why:
                 raise InputProblem(f"Evaluate after training (evaluate): {why}")
-    alpha = _number(form, "alpha", minimum=0, zero_is_none=True)
-    targets = _text(form, "targets") or "all-linear"
+    values = {name: _value(form, name, info) for name, info in infos.items() if name not in EXPLICIT}
+    if "targets" in infos:
+        targets = _text(form, "targets") or "all-linear"
+        values["targets"] = targets if targets == "all-linear" else _names(targets)
+    method = {"name": values.pop("method"), **{name: values.pop(name) for name in method_settings()}}
     eval_split = _text(form, "eval_split")
-    labels = _names(form.get("labels"))
-    method = dict(
-        name=_text(form, "method"), rank=_number(form, "rank", whole=True, minimum=1), alpha=alpha,
-        alpha_k=_number(form, "alpha_k"), dropout=_number(form, "dropout"),
-        targets=targets if targets == "all-linear" else _names(targets),
-        last_n_layers=_number(form, "last_n_layers", whole=True, minimum=1, zero_is_none=True),
-        rslora=bool(form.get("rslora")), dora=bool(form.get("dora")),
-    )
     spec = dict(
-        dataset=dataset, base_model=base_model, task=_text(form, "task"), method=method,
+        values, dataset=dataset, base_model=base_model, method=method,
         eval_split=None if eval_split.lower() in ("", "none") else eval_split,
         eval_dataset=confined(_text(form, "eval_dataset"), "Validation set (eval_dataset)") or None,
-        limit=_number(form, "limit", whole=True, minimum=1, zero_is_none=True),
-        assistant_only_loss=bool(form.get("assistant_only_loss")),
-        input_field=_text(form, "input_field") or "prompt", labels=labels or None,
-        objective=_text(form, "objective") or "auto", text_field=_text(form, "text_field") or "messages",
-        epochs=_number(form, "epochs"),
-        max_steps=_number(form, "max_steps", whole=True, minimum=1, zero_is_none=True),
-        batch_size=_number(form, "batch_size", whole=True, minimum=1),
-        grad_accum=_number(form, "grad_accum", whole=True, minimum=1),
-        learning_rate=_number(form, "learning_rate"), schedule=_text(form, "schedule"),
-        warmup_ratio=_number(form, "warmup_ratio"),
-        max_length=_number(form, "max_length", whole=True, minimum=1),
-        batching=_text(form, "batching"), precision=_text(form, "precision"),
-        gradient_checkpointing=bool(form.get("gradient_checkpointing")),
-        seed=_number(form, "seed", whole=True, minimum=0),
-        eval_every=_number(form, "eval_every", whole=True, minimum=1, zero_is_none=True),
-        early_stopping_patience=_number(form, "early_stopping_patience", whole=True, minimum=1, zero_is_none=True),
-        early_stopping_min_delta=_number(form, "early_stopping_min_delta", minimum=0),
-        save_every=_number(form, "save_every", whole=True, minimum=1, zero_is_none=True),
-        keep_checkpoints=_number(form, "keep_checkpoints", whole=True, minimum=1),
-        evaluate=evaluate, evaluate_limit=_number(form, "evaluate_limit", whole=True, minimum=1, zero_is_none=True),
+        evaluate=evaluate,
     )
     try:
         return TrainConfig.from_dict(spec)
@@ -227,17 +253,9 @@ def make_config(form: dict | None = None, **fields):
 
 
 # -- check: validation, steps, time ------------------------------------------------------------------------------
-def count_examples(config, lines: list[str]) -> int:
-    """Training examples: from the check's own line when it says so, else by loading the split."""
-    import re
-
-    for line in lines:
-        found = re.match(r"\s*(\d+) training examples", line)
-        if found:
-            return int(found.group(1))
-    from training import tasks
-
-    return len(tasks.get(config.task).load_items(config, config.train_split))
+def count_examples(report) -> int:
+    """Training examples, as the check counted them (training.preflight.Report)."""
+    return report.examples
 
 
 def check_config(config) -> Checked:
@@ -250,8 +268,8 @@ def check_config(config) -> Checked:
     from training.recipe import planned_steps
 
     try:
-        lines = list(check(config))
-        examples = count_examples(config, lines)
+        report = check(config)
+        examples = count_examples(report)
     except DataError as exc:
         which = "Validation set (eval_dataset)" if config.eval_dataset and str(config.eval_dataset) in str(exc) \
             else "Dataset (dataset)"
@@ -266,7 +284,7 @@ def check_config(config) -> Checked:
     else:
         how = strings.FT_STEPS_EPOCHS.format(examples=examples, batch=config.batch_size, accum=config.grad_accum,
                                              epochs=float(config.epochs))
-    return Checked(config, lines, examples, steps, strings.FT_STEPS.format(steps=steps, how=how),
+    return Checked(config, report.lines, examples, steps, strings.FT_STEPS.format(steps=steps, how=how),
                    time_estimate(config, steps), config.to_yaml(), config.command("CONFIG.yaml"))
 
 
@@ -716,15 +734,29 @@ def dataset_choices() -> list[tuple[str, str]]:
 
 
 # -- the tab ----------------------------------------------------------------------------------------------------
+def _input(gr, info, value, *, radio: bool = False, **layout):
+    """The input for a config field: label and elem_id (ft-<form_id>) from its metadata, its kind from its type (a
+    check box; a number box, precision 0 for whole numbers; a dropdown, or radio, of its choices; a text box)."""
+    kwargs = dict(value=value, label=info.label, elem_id=f"ft-{info.form_id}", **layout)
+    if info.type is bool:
+        return gr.Checkbox(**kwargs)
+    if info.number:
+        return gr.Number(precision=0 if info.whole else None, **kwargs)
+    if info.choices is not None:
+        return (gr.Radio if radio else gr.Dropdown)(list(info.choices), **kwargs)
+    if info.placeholder:
+        kwargs["placeholder"] = info.placeholder
+    return gr.Textbox(**kwargs)
+
+
 def build(demo=None) -> None:
     """Lay out the Fine-tune tab; `demo.load` re-attaches to the latest active training run after a reload."""
     import gradio as gr
 
     import settings
-    from training.config import BATCHING, METHODS, OBJECTIVES, PRECISIONS, SCHEDULES, TASKS
     from ui import evaluate_tab
 
-    d = FORM_DEFAULTS
+    fields, d = form_fields(), form_defaults()
     w: dict = {}
     gr.Markdown(strings.FT_INTRO)
     datasets = dataset_choices()
@@ -732,98 +764,36 @@ def build(demo=None) -> None:
         (datasets[0][1] if datasets else None)
     with gr.Row():
         w["base_model"] = gr.Dropdown(base_model_choices(runs=False), value=d["base_model"], allow_custom_value=True,
-                                      label="Base model (or type hf:<folder> or run:<id>, then Enter)",
-                                      elem_id="ft-base-model", scale=2)
+                                      label=fields["base_model"].label, elem_id="ft-base-model", scale=2)
         w["dataset"] = gr.Dropdown(datasets, value=default_dataset, allow_custom_value=True,
-                                   label="Dataset (bundled or shared set, an uploaded file, or a file path)",
-                                   elem_id="ft-dataset", scale=3)
+                                   label=fields["dataset"].label, elem_id="ft-dataset", scale=3)
         w["upload"] = gr.File(label=strings.UPLOAD_LABEL.format(limit=settings.max_upload_bytes() / 2**20)
                               .replace("; it is validated at once", ""),
                               file_types=[".jsonl", ".json", ".csv", ".tsv", ".parquet"], type="filepath",
                               elem_id="ft-upload", scale=2)
     with gr.Row():
-        w["task"] = gr.Radio(list(TASKS), value=d["task"], label="Task", elem_id="ft-task")
-        w["method"] = gr.Radio(list(METHODS), value=d["method"], label="Method", elem_id="ft-method")
+        for name in ("task", "method"):
+            w[name] = _input(gr, fields[name], d[name], radio=True)
+    method_names = method_settings()
     with gr.Accordion("Method settings (LoRA fields also apply to QLoRA; targets to IA3 and BitFit)", open=False):
-        with gr.Row():
-            w["rank"] = gr.Number(value=d["rank"], precision=0, label="LoRA rank", elem_id="ft-rank")
-            w["alpha"] = gr.Number(value=d["alpha"], label="LoRA alpha (0 = alpha multiplier × rank)",
-                                   elem_id="ft-alpha")
-            w["alpha_k"] = gr.Number(value=d["alpha_k"], label="Alpha multiplier (alpha_k)", elem_id="ft-alpha-k")
-            w["dropout"] = gr.Number(value=d["dropout"], label="LoRA dropout", elem_id="ft-dropout")
-        with gr.Row():
-            w["targets"] = gr.Textbox(value=d["targets"], label="Target modules (all-linear, or q_proj,v_proj …)",
-                                      elem_id="ft-targets")
-            w["last_n_layers"] = gr.Number(value=d["last_n_layers"], precision=0,
-                                           label="Only the last N layers (0 = all)", elem_id="ft-last-n-layers")
-            w["rslora"] = gr.Checkbox(value=d["rslora"], label="rsLoRA (alpha / √rank)", elem_id="ft-rslora")
-            w["dora"] = gr.Checkbox(value=d["dora"], label="DoRA", elem_id="ft-dora")
+        for start in range(0, len(method_names), SETTINGS_PER_ROW):
+            with gr.Row():
+                for name in method_names[start:start + SETTINGS_PER_ROW]:
+                    w[name] = _input(gr, fields[name], d[name])
     with gr.Accordion("Training settings", open=True):
-        with gr.Row():
-            w["epochs"] = gr.Number(value=d["epochs"], label="Epochs", elem_id="ft-epochs")
-            w["max_steps"] = gr.Number(value=d["max_steps"], precision=0, label="Max steps (0 = use epochs)",
-                                       elem_id="ft-max-steps")
-            w["batch_size"] = gr.Number(value=d["batch_size"], precision=0, label="Batch size",
-                                        elem_id="ft-batch-size")
-            w["grad_accum"] = gr.Number(value=d["grad_accum"], precision=0, label="Gradient accumulation",
-                                        elem_id="ft-grad-accum")
-            w["learning_rate"] = gr.Number(value=d["learning_rate"], label="Learning rate",
-                                           elem_id="ft-learning-rate")
-            w["schedule"] = gr.Dropdown(list(SCHEDULES), value=d["schedule"], label="Schedule",
-                                        elem_id="ft-schedule")
-        with gr.Row():
-            w["warmup_ratio"] = gr.Number(value=d["warmup_ratio"], label="Warmup ratio", elem_id="ft-warmup")
-            w["max_length"] = gr.Number(value=d["max_length"], precision=0, label="Max length (tokens)",
-                                        elem_id="ft-max-length")
-            w["batching"] = gr.Dropdown(list(BATCHING), value=d["batching"], label="Batching",
-                                        elem_id="ft-batching")
-            w["precision"] = gr.Dropdown(list(PRECISIONS), value=d["precision"],
-                                         label="Precision (auto: bf16 on a GPU, fp32 on CPU)", elem_id="ft-precision")
-            w["gradient_checkpointing"] = gr.Checkbox(value=d["gradient_checkpointing"],
-                                                      label="Gradient checkpointing", elem_id="ft-grad-ckpt")
-            w["limit"] = gr.Number(value=d["limit"], precision=0, label="Training examples (0 = all)",
-                                   elem_id="ft-limit")
-        with gr.Row():
-            w["eval_split"] = gr.Textbox(value=d["eval_split"], label="Validation split (none = no validation)",
-                                         elem_id="ft-eval-split")
-            w["eval_dataset"] = gr.Textbox(value=d["eval_dataset"], label="Validation from another set or file",
-                                           placeholder="bundled:drug-qa or a path", elem_id="ft-eval-dataset")
-            w["eval_every"] = gr.Number(value=d["eval_every"], precision=0,
-                                        label="Evaluate every N steps (0 = at the end)", elem_id="ft-eval-every")
-            w["early_stopping_patience"] = gr.Number(value=d["early_stopping_patience"], precision=0,
-                                                     label="Early-stopping patience (0 = off)",
-                                                     elem_id="ft-patience")
-            w["early_stopping_min_delta"] = gr.Number(value=d["early_stopping_min_delta"],
-                                                      label="Early-stopping min delta", elem_id="ft-min-delta")
-        with gr.Row():
-            w["save_every"] = gr.Number(value=d["save_every"], precision=0,
-                                        label="Checkpoint every N steps (0 = the trainer's default, 50)",
-                                        elem_id="ft-save-every")
-            w["keep_checkpoints"] = gr.Number(value=d["keep_checkpoints"], precision=0, label="Checkpoints kept",
-                                              elem_id="ft-keep-checkpoints")
-            w["seed"] = gr.Number(value=d["seed"], precision=0, label="Seed", elem_id="ft-seed")
+        for row in TRAINING_ROWS:
+            with gr.Row():
+                for name in row:
+                    w[name] = _input(gr, fields[name], d[name])
     with gr.Accordion("Task options", open=False):
         with gr.Row():
-            w["input_field"] = gr.Textbox(value=d["input_field"],
-                                          label="Classification/regression input (prompt, or a meta key such as smiles)",
-                                          elem_id="ft-input-field")
-            w["labels"] = gr.Textbox(value=d["labels"], label="Class names (comma-separated; empty = from the data)",
-                                     elem_id="ft-labels")
-            w["assistant_only_loss"] = gr.Checkbox(value=d["assistant_only_loss"],
-                                                   label="SFT: loss on assistant tokens only",
-                                                   elem_id="ft-assistant-only")
-            w["objective"] = gr.Dropdown(list(OBJECTIVES), value=d["objective"], label="Pretrain objective",
-                                         elem_id="ft-objective")
-            w["text_field"] = gr.Textbox(value=d["text_field"], label="Pretrain text (messages, or a meta key)",
-                                         elem_id="ft-text-field")
+            for name in TASK_OPTIONS:
+                w[name] = _input(gr, fields[name], d[name])
     bench_options, missing = evaluate_tab.benchmark_choices()
     with gr.Row():
-        w["evaluate"] = gr.Dropdown(bench_options, value=[], multiselect=True,
-                                    label="Benchmarks to run after training (rows go to the Leaderboard)",
+        w["evaluate"] = gr.Dropdown(bench_options, value=[], multiselect=True, label=fields["evaluate"].label,
                                     elem_id="ft-evaluate", scale=4)
-        w["evaluate_limit"] = gr.Number(value=d["evaluate_limit"], precision=0,
-                                        label="Benchmark limit (first N items; 0 = all)", elem_id="ft-evaluate-limit",
-                                        scale=1)
+        w["evaluate_limit"] = _input(gr, fields["evaluate_limit"], d["evaluate_limit"], scale=1)
     assert list(w) == FIELDS
     with gr.Row():
         check_button = gr.Button("Check", elem_id="ft-check")

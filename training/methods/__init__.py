@@ -1,7 +1,11 @@
 """Training methods, one module each: which weights train, and what the run saves (an adapter or a model).
 
-Every method reports the trainable-parameter count and percentage; `summary(model)` computes them the same way
-for all of them (trainable / all parameters of the model as trained, adapters included)."""
+Every method reports the trainable-parameter count and percentage; `parameter_counts(model)` computes them the same way
+for all of them (trainable / all parameters of the model as trained, adapters included).
+
+A method's module may declare `Settings`, a dataclass of the config fields it adds (method.rank ...) with their
+metadata (config_loader.describe); its entry below names them, and training.config.MethodConfig is built from
+every entry's settings, so a new hyperparameter is written once, in its method's module."""
 from __future__ import annotations
 
 import importlib
@@ -9,13 +13,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from errors import ConfigError
-# Output heads stay out of "all-linear" (adapting a 49k-row vocabulary projection is neither cheap nor wanted);
-# the one list lives with weight merging, below training, which needs it too.
-from models.merge import HEAD_NAMES
+from training.methods import lora, targets
+# the layer helpers live in training.methods.targets; they stay importable from here
+from training.methods.targets import head_modules, layer_index, linear_layers, resolve_targets, selected_layers
 
 if TYPE_CHECKING:
     from training.config import MethodConfig
 
+__all__ = ["METHODS", "Method", "get", "head_modules", "layer_index", "linear_layers", "names", "parameter_counts",
+           "resolve_targets", "selected_layers"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class Method:
     low_rank: bool = False  # trains LoRA matrices: method.rank / alpha apply, the LoRA-rank study can use it
     picks_targets: bool = False  # adapts the layers named by method.targets (all-linear: every linear layer)
     needs_cuda: bool = False  # refused before the job starts elsewhere (see preflight)
+    settings: tuple[type, ...] = ()  # dataclasses of the config fields the method reads (shared ones named once)
 
     @property
     def is_peft(self) -> bool:
@@ -51,12 +58,13 @@ class Method:
 METHODS: dict[str, Method] = {  # the one list of method names
     "full": Method("full", "model", "all weights train"),
     "lora": Method("lora", "adapter", "low-rank adapters on the chosen linear layers", low_rank=True,
-                   picks_targets=True),
-    "ia3": Method("ia3", "adapter", "learned rescaling vectors on keys, values and feed-forward layers"),
+                   picks_targets=True, settings=(lora.Settings, targets.Settings)),
+    "ia3": Method("ia3", "adapter", "learned rescaling vectors on keys, values and feed-forward layers",
+                  settings=(targets.Settings,)),
     "bitfit": Method("bitfit", "model", "only bias terms train (zero-initialised where the model has none)",
-                     picks_targets=True),
+                     picks_targets=True, settings=(targets.Settings,)),
     "qlora": Method("qlora", "adapter", "LoRA on a 4-bit quantised base (CUDA and bitsandbytes only)", low_rank=True,
-                    picks_targets=True, needs_cuda=True),
+                    picks_targets=True, needs_cuda=True, settings=(lora.Settings, targets.Settings)),
 }
 
 
@@ -80,56 +88,3 @@ def parameter_counts(model) -> dict:
     total = sum(p.numel() for p in model.parameters())
     return {"trainable_params": trainable, "total_params": total,
             "trainable_percent": round(100.0 * trainable / total, 4) if total else 0.0}
-
-
-def linear_layers(model) -> dict[str, object]:
-    """Fully qualified name -> module, for every linear layer outside the output heads."""
-    import torch
-
-    out = {}
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear) and name.split(".")[-1] not in HEAD_NAMES:
-            out[name] = module
-    return out
-
-
-def layer_index(name: str) -> int | None:
-    """The transformer block a module belongs to (model.layers.5.self_attn.q_proj -> 5)."""
-    parts = name.split(".")
-    for before, part in zip(parts, parts[1:]):
-        if before in ("layers", "layer", "h", "blocks") and part.isdigit():
-            return int(part)
-    return None
-
-
-def resolve_targets(model, cfg: MethodConfig) -> list[str]:
-    """Short module names to adapt; "all-linear" expands to every linear layer's name. A name that matches no
-    linear layer is a ConfigError that lists the names the model has."""
-    linear = linear_layers(model)
-    short = sorted({name.split(".")[-1] for name in linear})
-    if cfg.targets == "all-linear":
-        return short
-    missing = [t for t in cfg.targets if t not in short]
-    if missing:
-        raise ConfigError(f"method.targets: {', '.join(repr(m) for m in missing)} match(es) no linear layer of "
-                          f"this model; its linear layers are named {', '.join(short)} (or write all-linear).")
-    return list(cfg.targets)
-
-
-def selected_layers(model, cfg: MethodConfig) -> list[int] | None:
-    """Indices of the last N transformer blocks, or None for all."""
-    if not cfg.last_n_layers:
-        return None
-    count = int(getattr(model.config, "num_hidden_layers", 0) or 0)
-    if not count:
-        raise ConfigError("method.last_n_layers: this model's config does not say how many layers it has.")
-    n = min(int(cfg.last_n_layers), count)
-    return list(range(count - n, count))
-
-
-def head_modules(model, task: str | None = None) -> list[str]:
-    """Names of the new task heads present: they start random, so they train in full under every method. A
-    language-model head (lm_head, or cls of a BERT masked LM in pretraining) is pretrained and is not one."""
-    if task == "pretrain":
-        return []
-    return [name for name in HEAD_NAMES if hasattr(model, name) and name != "lm_head"]

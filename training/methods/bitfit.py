@@ -4,7 +4,7 @@ saved config turns on attention_bias / mlp_bias so the biases load back.
 
 With the defaults (all-linear, every layer) every bias of the model trains, LayerNorm's included, as in the paper;
 named targets or last_n_layers restrict training to the biases of those linear layers in those layers."""
-from training.methods import head_modules, layer_index, linear_layers, resolve_targets, selected_layers
+from training.methods.targets import head_modules, layer_index, linear_layers, resolve_targets, selected_layers
 
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP = ("gate_proj", "up_proj", "down_proj")

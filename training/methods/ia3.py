@@ -1,7 +1,7 @@
 """IA3 with peft: learned scaling vectors. "all-linear" uses peft's per-architecture defaults (keys, values and
 the feed-forward output), the layers the IA3 paper rescales."""
-from training.config import ConfigError
-from training.methods import head_modules, layer_index, linear_layers, resolve_targets, selected_layers
+from errors import ConfigError
+from training.methods.targets import head_modules, layer_index, linear_layers, resolve_targets, selected_layers
 from training.methods.lora import PEFT_TASK
 
 FEEDFORWARD = ("down_proj", "fc2", "w2", "dense_4h_to_h", "output.dense", "c_proj")

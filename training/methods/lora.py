@@ -1,7 +1,37 @@
-"""LoRA with peft: rank, alpha (or alpha = k × rank), dropout, targets, the last N layers, rsLoRA and DoRA."""
-from training.methods import head_modules, resolve_targets, selected_layers
+"""LoRA with peft: rank, alpha (or alpha = k × rank), dropout, targets, the last N layers, rsLoRA and DoRA.
+`Settings` are LoRA's own config fields (method.rank ...); qlora trains the same adapters, so it shares them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from config_loader import describe
+from training.methods.targets import head_modules, resolve_targets, selected_layers
 
 PEFT_TASK = {"sft": "CAUSAL_LM", "pretrain": "CAUSAL_LM", "classification": "SEQ_CLS", "regression": "SEQ_CLS"}
+
+
+@dataclass
+class Settings:
+    """The low-rank adapters' shape and scaling."""
+
+    rank: int = field(default=8, metadata=describe(
+        "LoRA rank", "the adapters' inner dimension r", minimum=1, maximum=4096))
+    alpha: float | None = field(default=None, metadata=describe(
+        "LoRA alpha (0 = alpha multiplier × rank)", "the adapters' scale (none: alpha_k × rank)", short="LoRA alpha",
+        exclusive_minimum=0))
+    alpha_k: float = field(default=2.0, metadata=describe(
+        "Alpha multiplier (alpha_k)", "alpha = alpha_k × rank when alpha is not set", short="Alpha multiplier",
+        exclusive_minimum=0))
+    dropout: float = field(default=0.05, metadata=describe(
+        "LoRA dropout", "dropout on the adapters' input", minimum=0, exclusive_maximum=1))
+    rslora: bool = field(default=False, metadata=describe(
+        "rsLoRA (alpha / √rank)", "scale by alpha / √rank instead of alpha / rank (rank-stabilised LoRA)"))
+    dora: bool = field(default=False, metadata=describe(
+        "DoRA", "weight-decomposed LoRA: a trained magnitude per output besides the low-rank direction"))
+
+    @property
+    def lora_alpha(self) -> float:
+        return float(self.alpha) if self.alpha is not None else float(self.alpha_k) * int(self.rank)
 
 
 def lora_config(model, cfg, task):

@@ -2,7 +2,7 @@
 it starts, with the reason."""
 import importlib.util
 
-from training.config import ConfigError
+from errors import ConfigError
 
 
 def preflight(cfg):
