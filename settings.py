@@ -60,6 +60,24 @@ def max_upload_bytes() -> int:
     return int(float(os.environ.get("PHARMATUNE_MAX_UPLOAD_MB", "200")) * 1024**2)
 
 
+def viewer_upload_bytes() -> int:
+    """Uploads a viewer of a public app may hand to a tab (PHARMATUNE_VIEWER_UPLOAD_MB, default 2): enough for a
+    small data set to validate, far below an operator's limit, so anonymous visitors cannot fill the disk."""
+    return min(int(float(os.environ.get("PHARMATUNE_VIEWER_UPLOAD_MB", "2")) * 1024**2), max_upload_bytes())
+
+
+def chat_concurrency() -> int:
+    """Chat answers the app writes at once for all visitors together (PHARMATUNE_CHAT_CONCURRENCY, default 4): a
+    message beyond it gets a sentence at once instead of waiting, unanswered, behind other people's answers."""
+    return max(1, int(os.environ.get("PHARMATUNE_CHAT_CONCURRENCY", "4")))
+
+
+def chat_per_visitor() -> int:
+    """Chat answers one visitor (browser session) may have being written at once (PHARMATUNE_CHAT_PER_VISITOR,
+    default 2: one side-by-side comparison, which writes two)."""
+    return max(1, int(os.environ.get("PHARMATUNE_CHAT_PER_VISITOR", "2")))
+
+
 def store_url() -> str:
     """The store (runs, leaderboard, later OpenAI jobs and costs): any SQLAlchemy URL; SQLite in runs/ by default.
 
@@ -73,3 +91,32 @@ def step_gate_file() -> Path | None:
     file is removed or holds a larger number. Lets a test catch a run mid-training without racing the clock."""
     value = os.environ.get("PHARMATUNE_STEP_GATE")
     return Path(value) if value else None
+
+
+def api_keys() -> list[str]:
+    """Bearer keys the /v1 API accepts (PHARMATUNE_API_KEYS, comma-separated). None set: the API answers only on an
+    app bound to loopback, where anyone who can reach it already runs it."""
+    return [key.strip() for key in os.environ.get("PHARMATUNE_API_KEYS", "").split(",") if key.strip()]
+
+
+def api_queue() -> int:
+    """/v1 requests admitted at once, generating or waiting (PHARMATUNE_API_QUEUE, default 32); one more is answered
+    429 with Retry-After instead of waiting unboundedly behind the others."""
+    return max(1, int(os.environ.get("PHARMATUNE_API_QUEUE", "32")))
+
+
+def api_max_batch() -> int:
+    """Non-streaming /v1 requests for the same model and settings that share one generate call at most
+    (PHARMATUNE_API_MAX_BATCH, default 16)."""
+    return max(1, int(os.environ.get("PHARMATUNE_API_MAX_BATCH", "16")))
+
+
+def api_batch_window_seconds() -> float:
+    """How long the /v1 batcher waits after a first request for others to join it (PHARMATUNE_API_BATCH_MS,
+    default 10 ms: far below a generate call, long enough for clients that start together)."""
+    return max(0.0, float(os.environ.get("PHARMATUNE_API_BATCH_MS", "10")) / 1000)
+
+
+def api_serves_dummy() -> bool:
+    """A test hook (PHARMATUNE_API_DUMMY=1): the /v1 API also lists and serves the weight-free dummy: models."""
+    return os.environ.get("PHARMATUNE_API_DUMMY") == "1"

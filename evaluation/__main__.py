@@ -223,6 +223,13 @@ def main(argv=None) -> int:
     p.add_argument("b", type=int)
     p.set_defaults(fn=_cmd_compare)
     args = parser.parse_args(argv)
+    if args.command == "run":  # before it looks for an unfinished run to continue, or starts one
+        import jobs
+
+        problem = jobs.reconcile_for_cli()  # dead runs marked failed, as the app does at start-up
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
     return args.fn(args)
 
 

@@ -180,14 +180,33 @@ def poll(run_id: str):
 
 def reconcile() -> list[str]:
     """Settle every run the store still calls queued or running: one whose process is gone is marked failed with
-    its last log line (the app calls this at start-up, so a restart after a crash shows what happened)."""
+    its last log line. The app calls this at start-up and the command lines before they start or list runs, so a
+    job killed while nothing watched it does not stay "running". Only runs whose folder is on this machine are
+    judged: a store shared by several machines (PostgreSQL) also holds runs whose process lives elsewhere."""
     settled = []
     for run in list_runs(limit=500):
-        if run.status not in TERMINAL:
+        if run.status not in TERMINAL and run.directory and Path(run.directory).is_dir():
             after = poll(run.id)
             if after is not None and after.status in TERMINAL:
                 settled.append(run.id)
     return settled
+
+
+def reconcile_for_cli() -> str | None:
+    """reconcile() for a command line: None when done, else the store's sentence (the command says it and stops).
+    A SQLite store that does not exist yet holds no runs: it is not created just to look (a refused command
+    writes nothing)."""
+    import settings
+    from errors import UserError
+
+    url = settings.store_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    try:
+        reconcile()
+    except UserError as exc:
+        return str(exc)
+    return None
 
 
 def _last_log_line(run_dir: Path) -> str:

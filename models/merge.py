@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 import settings
+from data.io import replace_folder
+from models.errors import ModelError
 from models.run import base_folder, is_masked_lm, run_config, run_dir, weights
 
 MERGE_STAMP = "pharmatune-merge.json"  # which adapter file a merged folder was made from
@@ -54,15 +56,31 @@ def merged(run_id: str, *, class_names: Callable[[dict], list[str] | None] | Non
         del model.config.quantization_config
     partial = target.with_name(".merged.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(str(partial), safe_serialization=True)
-    (partial / MERGE_STAMP).write_text(json.dumps(stamp), encoding="utf-8")
     tokenizer_source = folder if (folder / "tokenizer_config.json").exists() else base
-    AutoTokenizer.from_pretrained(str(tokenizer_source), trust_remote_code=trust).save_pretrained(str(partial))
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
+    try:
+        model.save_pretrained(str(partial), safe_serialization=True)
+        AutoTokenizer.from_pretrained(str(tokenizer_source), trust_remote_code=trust).save_pretrained(str(partial))
+        (partial / MERGE_STAMP).write_text(json.dumps(stamp), encoding="utf-8")  # last: the folder is whole
+    except Exception as exc:
+        _disk_full(exc, partial, target)
+        raise
+    replace_folder(partial, target)
     if on_made:
         on_made(run_id)
     return target
+
+
+def _disk_full(exc: Exception, partial: Path, target: Path) -> None:
+    """A full disk while the merged model was written: the half-written folder goes, the previous export stays, and
+    the error is one sentence naming the disk (a ModelError) instead of a safetensors stack trace."""
+    from data.io import disk_full_message, is_disk_full
+
+    if not is_disk_full(exc, partial.parent):
+        return
+    shutil.rmtree(partial, ignore_errors=True)
+    kept = (f"the previous {target.name}/ export is unchanged" if (target / "config.json").is_file()
+            else "nothing was left behind")
+    raise ModelError(disk_full_message(partial.parent, f"the merged model ({target.name}/)", kept)) from None
 
 
 def _adapter_stamp(adapter: Path) -> dict:

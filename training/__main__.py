@@ -254,7 +254,18 @@ def main(argv=None) -> int:
     p.add_argument("--repo", help="push: the Hub repository id (needs HF_TOKEN)")
     p.set_defaults(func=_cmd_export)
     args = parser.parse_args(argv)
+    if args.command in ("run", "resume") and (problem := _settle_dead_runs()):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     return args.func(args)
+
+
+def _settle_dead_runs() -> str | None:
+    """Before a run starts: runs whose process died while nothing watched (kill -9, a reboot) are marked failed
+    with their last log line, as the app does at start-up; the store's sentence when it cannot be opened."""
+    import jobs
+
+    return jobs.reconcile_for_cli()
 
 
 if __name__ == "__main__":

@@ -137,7 +137,38 @@ def make_trainer_class():
             self.loss_is_scaled_for_ga = self.causal_loss and num_items_in_batch is not None or None
             return super().training_step(model, inputs, num_items_in_batch)
 
+        def _save_checkpoint(self, model, trial):
+            """A full disk while a checkpoint is written: the half-written folder goes (it holds the space a resume
+            needs, and a resume would skip it anyway), the older complete ones stay, and the error is one sentence
+            naming the disk (data.io.DiskFull) instead of a stack trace from safetensors or torch.save."""
+            folder = Path(self._get_output_dir(trial=trial)) / f"checkpoint-{self.state.global_step}"
+            try:
+                super()._save_checkpoint(model, trial)
+            except Exception as exc:
+                full = _checkpoint_disk_full(exc, folder)
+                if full is None:
+                    raise
+                raise full from None
+
     return PharmaTrainer
+
+
+def _checkpoint_disk_full(exc: Exception, folder: Path):
+    """The DiskFull sentence for a checkpoint that could not be written (its partial folder removed), or None when
+    the disk is not what failed."""
+    import shutil
+
+    from data.io import DiskFull, disk_full_message, is_disk_full
+
+    if not is_disk_full(exc, folder.parent):
+        return None
+    shutil.rmtree(folder, ignore_errors=True)
+    complete = [p for p in folder.parent.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+                and checkpoint_problem(p) is None]
+    newest = max(complete, key=lambda p: int(p.name.split("-")[-1]), default=None)
+    kept = (f"{newest.name} is complete (a resume continues from it)" if newest is not None
+            else "no earlier checkpoint exists (save_every sets how often they are written)")
+    return DiskFull(disk_full_message(folder.parent, folder.name, kept))
 
 
 def events_callback(emit, trainer_ref: dict, started_at: float):
@@ -405,10 +436,18 @@ def save(model, tokenizer, kind: str, run_dir: Path):
     """adapter/ or model/ (safetensors), written beside and renamed into place so a crash leaves no half folder."""
     import shutil
 
+    from data.io import DiskFull, disk_full_message, is_disk_full, replace_folder
+
     target = run_dir / kind
     partial = run_dir / f".{kind}.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(str(partial), safe_serialization=True)
-    tokenizer.save_pretrained(str(partial))
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
+    try:
+        model.save_pretrained(str(partial), safe_serialization=True)
+        tokenizer.save_pretrained(str(partial))
+    except Exception as exc:
+        if not is_disk_full(exc, run_dir):
+            raise
+        shutil.rmtree(partial, ignore_errors=True)
+        kept = "the checkpoints are kept (resume the run once there is space)"
+        raise DiskFull(disk_full_message(run_dir, f"the trained {kind}", kept)) from None
+    replace_folder(partial, target)

@@ -130,6 +130,7 @@ def build(default_model: str) -> None:
     import gradio as gr
 
     import prompts
+    import settings
     from models import GenerationParams, InputError
     from models.catalog import available_models
 
@@ -185,20 +186,22 @@ def build(default_model: str) -> None:
         # A pane keeps its conversation while its model stays the same; a new model starts a new one.
         new_state = {k: current[k] if k in current and current[k].ref == ref else Pane(ref) for k, ref in wanted.items()}
         chosen = list(new_state.values())
-        refused = roles.chat_allowed()
-        if refused is None and any(p.ref.startswith("openai:") for p in chosen) \
-                and not roles.may_use_server_openai_key(key):
-            refused = roles.OPENAI_LOCKED
-        try:
-            if refused:
-                raise InputError(refused)
-            params = GenerationParams(int(max_new), float(temp), float(top), parse_stop(stops))
-        except InputError as exc:
-            chosen[0].display.append({"role": "assistant", "content": strings.ERROR_PREFIX + str(exc)})
-            yield _outputs(new_state, text)
-            return
-        for _ in stream_turn(text, chosen, sys_prompt or "", params, key or None):
-            yield _outputs(new_state, "")
+        # one answer per model asked, held until the stream ends or the visitor presses Stop or leaves
+        with roles.writing_answers(len(chosen)) as busy:
+            refused = busy or roles.chat_allowed()
+            if refused is None and any(p.ref.startswith("openai:") for p in chosen) \
+                    and not roles.may_use_server_openai_key(key):
+                refused = roles.OPENAI_LOCKED
+            try:
+                if refused:
+                    raise InputError(refused)
+                params = GenerationParams(int(max_new), float(temp), float(top), parse_stop(stops))
+            except InputError as exc:
+                chosen[0].display.append({"role": "assistant", "content": strings.ERROR_PREFIX + str(exc)})
+                yield _outputs(new_state, text)
+                return
+            for _ in stream_turn(text, chosen, sys_prompt or "", params, key or None):
+                yield _outputs(new_state, "")
 
     def _outputs(state, text):
         a, b = state.get("a"), state.get("b")
@@ -208,9 +211,12 @@ def build(default_model: str) -> None:
     inputs = [message, panes, model_a, model_b, compare, system, temperature, top_p, max_new_tokens, stop_text,
               session_key]
     outputs = [panes, chat_a, chat_b, stats_a, stats_b, message]
+    # Gradio's own limit sits above the answer caps (roles.writing_answers), so a message over a cap is answered
+    # with its sentence at once instead of waiting in Gradio's queue behind the answers being written.
+    limit = settings.chat_concurrency() + 8
     events = [
-        send.click(respond, inputs, outputs, concurrency_limit=8),
-        message.submit(respond, inputs, outputs, concurrency_limit=8),
+        send.click(respond, inputs, outputs, concurrency_limit=limit),
+        message.submit(respond, inputs, outputs, concurrency_limit=limit),
     ]
     stop.click(None, cancels=events)
     clear.click(lambda: (None, [], [], "", "", ""), None, outputs, cancels=events, queue=False)

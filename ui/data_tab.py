@@ -12,7 +12,7 @@ from pathlib import Path
 
 import settings
 from data.records import DataError
-from ui import strings
+from ui import roles, strings
 
 SAMPLE_ROWS = 10
 CELL_CHARS = 300
@@ -38,10 +38,19 @@ def exports_dir() -> Path:
 
 
 def save_upload(temp_path: str | Path) -> Path:
-    """Copy an upload into the app's uploads folder under a safe name; refuse it when over the size limit."""
+    """Copy an upload into the app's uploads folder under a safe name; refuse it when over this visitor's limit
+    (roles.upload_limit: a viewer of a public app gets a small one). A refused upload is deleted from Gradio's
+    upload folder at once, so it holds no disk space either."""
     temp_path = Path(temp_path)
-    size, limit = temp_path.stat().st_size, settings.max_upload_bytes()
+    if not temp_path.is_file():
+        raise DataError(strings.UPLOAD_GONE.format(name=temp_path.name))
+    size, limit = temp_path.stat().st_size, roles.upload_limit()
     if size > limit:
+        _discard(temp_path)
+        if limit < settings.max_upload_bytes():
+            raise DataError(strings.VIEWER_UPLOAD_TOO_BIG.format(name=temp_path.name, size=size / 2**20,
+                                                                 limit=limit / 2**20,
+                                                                 operator=settings.max_upload_bytes() / 2**20))
         raise DataError(strings.UPLOAD_TOO_BIG.format(name=temp_path.name, size=size / 2**20, limit=limit / 2**20))
     digest = hashlib.sha256()
     with open(temp_path, "rb") as fh:
@@ -55,6 +64,17 @@ def save_upload(temp_path: str | Path) -> Path:
         with open(temp_path, "rb") as src, atomic_write(target, "wb") as dst:
             shutil.copyfileobj(src, dst)
     return target
+
+
+def _discard(temp_path: Path) -> None:
+    """Delete a refused upload when it lies in Gradio's upload folder (never a file of the user's elsewhere)."""
+    import os
+    import tempfile
+
+    folder = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
+    path = temp_path.resolve()
+    if path.is_relative_to(folder) and path != folder:
+        path.unlink(missing_ok=True)
 
 
 def resolve_source(upload: str | None, ref: str | None, split: str | None) -> tuple[Path, Path | None]:
@@ -158,7 +178,10 @@ def build() -> None:
                                   label="Bundled or shared set", elem_id="data-set")
             split = gr.Dropdown(choices=["train", "validation", "test"], value="train", label="Split",
                                 elem_id="data-split")
-        upload = gr.File(label=strings.UPLOAD_LABEL.format(limit=settings.max_upload_bytes() / 2**20),
+        label = (strings.UPLOAD_LABEL_PUBLIC.format(viewer=settings.viewer_upload_bytes() / 2**20,
+                                                    limit=settings.max_upload_bytes() / 2**20)
+                 if roles.policy().public else strings.UPLOAD_LABEL.format(limit=settings.max_upload_bytes() / 2**20))
+        upload = gr.File(label=label,
                          file_types=[".jsonl", ".json", ".csv", ".tsv", ".parquet"], type="filepath",
                          elem_id="data-upload", scale=2)
     with gr.Accordion("Reading options", open=False):

@@ -7,10 +7,14 @@ server for every handler, UI events and API calls alike.
   operator password (PHARMATUNE_AUTH=user:password) or, on a Space, signed in with Hugging Face as a user named in
   PHARMATUNE_OPERATORS. `--auth` still puts the whole app behind a login; whoever passes it is an operator.
 
+Chat has a viewer's messages per minute (chat_allowed) and, for everyone, caps on the answers written at once for
+the whole app and for one visitor (writing_answers). A viewer's uploads have a small size limit (upload_limit).
+
 `guard(demo)` wraps every registered handler: one not in VIEWER_SAFE is operator-only, so a new handler is
 locked until someone decides it is safe for viewers (tests/test_roles.py derives the list from the app)."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import hmac
 import inspect
@@ -24,6 +28,11 @@ LOCKED = ("🔒 This needs an operator: on a public link, visitors can chat with
 OPENAI_LOCKED = ("🔒 OpenAI models on the server's key need the operator login; type your own OpenAI key (OpenAI "
                  "tab or the Chat key box) to use yours.")
 RATE_LIMITED = "⏳ Too many messages from this visitor: wait {seconds:.0f} s (at most {limit} per minute)."
+CHAT_BUSY = ("⏳ The app is already writing {busy} chat answers, its limit for everyone together "
+             "(PHARMATUNE_CHAT_CONCURRENCY={limit}): send your message again in a moment.")
+VISITOR_BUSY = ("⏳ This visitor already has {busy} answer(s) being written and may have at most {limit} at once "
+                "(PHARMATUNE_CHAT_PER_VISITOR; a side-by-side comparison writes two): wait for them or press Stop, "
+                "then send again.")
 
 # (module, handler name) of every handler a viewer may call; any other is operator-only.
 VIEWER_SAFE = {
@@ -52,6 +61,7 @@ class Policy:
     chat_per_minute: int = 20  # a viewer's messages per minute
     sessions: set = field(default_factory=set)  # session hashes that logged in as operators
     sent: dict = field(default_factory=dict)  # session hash -> times of its recent chat messages
+    writing: dict = field(default_factory=dict)  # session hash -> chat answers being written for it now
 
 
 _policy = Policy()
@@ -113,16 +123,28 @@ def login(password: str, request=None) -> bool:
     return True
 
 
+def upload_limit() -> int:
+    """Bytes of an upload this visitor may hand to a tab: an operator's limit (PHARMATUNE_MAX_UPLOAD_MB), or a
+    viewer's small one (PHARMATUNE_VIEWER_UPLOAD_MB). Gradio's upload route cannot tell the two apart (a password
+    login lives in the page's session, which uploads do not carry), so the tabs check it when they read a file."""
+    import settings
+
+    return settings.max_upload_bytes() if is_operator() else settings.viewer_upload_bytes()
+
+
 def may_use_server_openai_key(typed_key: str | None) -> bool:
     return bool((typed_key or "").strip()) or is_operator()
+
+
+def _visitor() -> str:
+    return getattr(current_request(), "session_hash", None) or "anonymous"
 
 
 def chat_allowed() -> str | None:
     """None when this visitor may send a message now; else the sentence saying when (viewers only)."""
     if is_operator():
         return None
-    p, request = _policy, current_request()
-    session = getattr(request, "session_hash", None) or "anonymous"
+    p, session = _policy, _visitor()
     now = time.monotonic()
     with _lock:
         recent = [t for t in p.sent.get(session, []) if now - t < 60]
@@ -130,6 +152,39 @@ def chat_allowed() -> str | None:
             return RATE_LIMITED.format(seconds=60 - (now - recent[0]), limit=p.chat_per_minute)
         p.sent[session] = [*recent, now]
     return None
+
+
+@contextlib.contextmanager
+def writing_answers(count: int = 1):
+    """Hold `count` chat answers (one per model asked) of the app's and this visitor's caps while the block runs.
+    Yields None, or (holding nothing) the sentence naming the cap a new answer would pass: the app's for everyone
+    together (settings.chat_concurrency) or this visitor's (settings.chat_per_visitor). Operators count too: the
+    caps guard the machine's cores. A refusal comes at once, so nobody waits unanswered behind long answers."""
+    import settings
+
+    p, session = _policy, _visitor()
+    app_limit, visitor_limit = settings.chat_concurrency(), settings.chat_per_visitor()
+    with _lock:
+        mine, everyone = p.writing.get(session, 0), sum(p.writing.values())
+        refused = None
+        if mine + count > visitor_limit:
+            refused = VISITOR_BUSY.format(busy=mine, limit=visitor_limit)
+        elif everyone + count > app_limit:
+            refused = CHAT_BUSY.format(busy=everyone, limit=app_limit)
+        else:
+            p.writing[session] = mine + count
+    if refused:
+        yield refused
+        return
+    try:
+        yield None
+    finally:
+        with _lock:
+            left = p.writing.get(session, 0) - count
+            if left > 0:
+                p.writing[session] = left
+            else:
+                p.writing.pop(session, None)
 
 
 def handler_key(fn) -> tuple[str, str]:

@@ -15,7 +15,13 @@ UPCOMING = {}
 DATA_INTRO = ("Upload a data set (OpenAI chat JSONL, Alpaca, ShareGPT, prompt/completion, CSV, Parquet) or pick a "
               "bundled one. Validation lists every problem with its line and field before anything runs.")
 UPLOAD_LABEL = "Upload a file (up to {limit:.0f} MiB); it is validated at once"
+UPLOAD_LABEL_PUBLIC = ("Upload a file (up to {viewer:.3g} MiB for visitors, {limit:.0f} MiB for operators); it is "
+                       "validated at once")
 UPLOAD_TOO_BIG = "{name} is {size:.1f} MiB; the upload limit is {limit:.0f} MiB (PHARMATUNE_MAX_UPLOAD_MB)."
+VIEWER_UPLOAD_TOO_BIG = ("{name} is {size:.1f} MiB; visitors of this public app may upload up to {limit:.3g} MiB "
+                         "(PHARMATUNE_VIEWER_UPLOAD_MB), operators up to {operator:.3g} MiB: log in as operator, or "
+                         "upload a smaller file.")
+UPLOAD_GONE = "{name} is no longer on the server (a refused upload is deleted at once): upload the file again."
 NO_DATA_CHOSEN = "Choose a bundled set or upload a file first."
 DATA_OK = "✅ Valid."
 DATA_INVALID = "❌ Not valid yet: fix the errors below (warnings do not block)."

@@ -186,4 +186,15 @@ def main(argv=None) -> int:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_worker)
     args = parser.parse_args(argv)
+    if args.command == "run" and (problem := settle_dead_runs()):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     return args.func(args)
+
+
+def settle_dead_runs() -> str | None:
+    """Before a search or study starts: runs whose process died while nothing watched are marked failed with their
+    last log line, as the app does at start-up; the store's sentence when it cannot be opened."""
+    import jobs
+
+    return jobs.reconcile_for_cli()

@@ -92,4 +92,10 @@ def main(argv=None) -> int:
     p = sub.add_parser("list", help="the studies and what they compare")
     p.set_defaults(func=_cmd_list)
     args = parser.parse_args(argv)
+    if args.command == "run":
+        from training.search.cli import settle_dead_runs
+
+        if problem := settle_dead_runs():
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
     return args.func(args)
