@@ -1,4 +1,5 @@
-"""python app.py → the whole PharmaTune UI. Hugging Face Spaces runs exactly this file.
+"""python app.py → the whole PharmaTune UI, and the OpenAI-compatible /v1 API on the same port (serve/). Hugging
+Face Spaces runs exactly this file.
 
 Flags: --host, --port, --share (a public Gradio link), --auth user:password (the whole app behind a login).
 A public app (--share, a Space, a non-loopback host, PHARMATUNE_PUBLIC=1) serves viewers and operators (ui/roles.py):
@@ -98,6 +99,18 @@ def warm_up(ref: str) -> None:
     threading.Thread(target=load, name="warm-up", daemon=True).start()
 
 
+def api_routes(args) -> list:
+    """The OpenAI-compatible /v1 API, on Gradio's own app and port (so it works on a Space too). On a public app
+    without PHARMATUNE_API_KEYS it stays mounted but answers 403 with how to turn it on."""
+    from serve import api, keys
+
+    public = is_public(args)
+    if not keys.enabled(public=public):
+        print("PharmaTune: the /v1 API is off because this app is public and PHARMATUNE_API_KEYS is not set.",
+              file=sys.stderr, flush=True)
+    return api.routes(public=public)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="PharmaTune web UI")
     on_space = bool(os.environ.get("SPACE_ID"))
@@ -124,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     demo.queue(default_concurrency_limit=8)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth,
                 footer_links=["api", "settings"], show_error=False, prevent_thread_lock=True,
-                max_file_size=settings.max_upload_bytes(), allowed_paths=[str(exports)])
+                max_file_size=settings.max_upload_bytes(), allowed_paths=[str(exports)],
+                app_kwargs={"routes": api_routes(args)})  # before Gradio's own routes, on the same port
     if not args.no_preload:
         from models import DEFAULT_MODEL
 

@@ -1,6 +1,6 @@
 """Imports point down the layers (ARCHITECTURE.md): settings, errors → config_loader → store → jobs → prompts →
-data → openai_ft → models → evaluation → training → ui → app. Every import counts, top-level or inside a function,
-so a cycle cannot hide in a function.
+data → openai_ft → models → evaluation → training → serve → ui → app. Every import counts, top-level or inside a
+function, so a cycle cannot hide in a function.
 
 Entry points (`__main__.py`, `cli.py`) wire layers together like the app does: they may import anything below
 the UI, and no library module may import them."""
@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 LAYERS = [("settings", "errors"), ("config_loader",), ("store",), ("jobs",), ("prompts",), ("data",), ("openai_ft",),
-          ("models",), ("evaluation",), ("training",), ("ui",), ("app",)]
+          ("models",), ("evaluation",), ("training",), ("serve",), ("ui",), ("app",)]
 LEVEL = {name: i for i, names in enumerate(LAYERS) for name in names}
 ENTRY_POINTS = ("__main__.py", "cli.py")
 
