@@ -1,19 +1,18 @@
-"""The Studies tab's form, as plain functions tests call without Gradio: the form's fields and defaults become a
-SearchConfig (a hyperparameter search) or a StudyConfig (LoRA rank, method comparison, data efficiency, data
-selection); check_config says whether it can run here (the base training config's own check, a validation set
-that loads); start_study starts the job (`python -m training.search run ...` or `python -m training.studies run
-...`) and run_config shows a run's config.yaml with the command that replays it. Nothing here imports torch,
+"""The Studies tab's form, as plain functions tests call without Gradio: which config fields the form shows (each
+input's label, id, kind, default and limits are its field's metadata in training.config, training.search.config
+and training.studies.config, with the page's own words where it says them differently, PAGE); the form's values
+become a SearchConfig (a hyperparameter search) or a StudyConfig (LoRA rank, method comparison, data efficiency,
+data selection); check_config says whether it can run here (the base training config's own check, a validation
+set that loads); start_study starts the job (`python -m training.search run ...` or `python -m training.studies
+run ...`) and run_config shows a run's config.yaml with the command that replays it. Nothing here imports torch,
 optuna or Gradio."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from training import methods
-from training.studies.config import SELECTIONS
-from ui import strings
+from ui import finetune_form, strings
 from ui.job_tab import InputProblem, config_path
 
-KINDS = ("search", "lora-rank", "method-comparison", "data-efficiency", "data-selection")
 MODULES = {"search": "training.search", "study": "training.studies"}  # python -m <module> run --config ...
 CLI = {"search": "python -m training search run {path}", "study": "python -m training study run {path}"}
 DEFAULT_SPACE = """\
@@ -21,34 +20,85 @@ learning_rate: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}
 method.rank: [4, 8, 16]
 """
 
-# Every form field, in the order the page passes them, with its default.
-FORM_DEFAULTS: dict = {
-    "kind": "search",
-    # the base training config (shared by searches and studies)
-    "base_model": "builtin:smollm2-135m-instruct", "dataset": "bundled:drug-qa", "upload": None,
-    "eval_dataset": "", "eval_split": "validation", "task": "sft", "method": "lora",
-    "max_steps": 40, "batch_size": 4, "learning_rate": 2e-4, "max_length": 256, "eval_every": 2, "limit": 0,
-    "seed": 0,
-    # search
-    "space": DEFAULT_SPACE, "protocol": "two-phase", "sampler": "tpe", "pruner": "successive_halving",
-    "trials": 20, "trial_steps": 10, "top_k": 2, "min_resource": 1, "reduction_factor": 3, "patience": 2,
-    "early_fraction": 0.2, "verify_all": False, "objective": "eval_loss", "direction": "minimize", "storage": "",
-    # studies
-    "metric": "eval_loss", "ranks": "1, 6, 14, 64, intrinsic", "alpha_k": 8.0, "intrinsic": "max",
-    "intrinsic_examples": 200, "benchmark": "", "benchmark_limit": 20,
-    "methods": methods.names(needs_cuda=False), "selections": list(SELECTIONS),
-    "sizes": "50, 100, 200, 400, 800", "epsilon": 0.02, "pool": "", "select_rule": "positive", "select_k": 0,
+# The form's fields, in the order the page passes them, and which config each sets. Everything else about an input
+# (its label, elem_id, kind, default and limits) is its field's metadata: the base training config's
+# (training.config; eval_every is the search's, which the base config shares), a search's (training.search.config)
+# or a study's (training.studies.config). `kind` (search, or a study's name) and the upload box are the form's own.
+BASE = ("base_model", "dataset", "upload", "eval_dataset", "eval_split", "task", "method", "max_steps", "batch_size",
+        "learning_rate", "max_length", "eval_every", "limit", "seed")
+SEARCH = ("space", "protocol", "sampler", "pruner", "trials", "trial_steps", "top_k", "min_resource",
+          "reduction_factor", "patience", "early_fraction", "verify_all", "objective", "direction", "storage")
+STUDY = ("metric", "ranks", "alpha_k", "intrinsic", "intrinsic_examples", "benchmark", "benchmark_limit", "methods",
+         "selections", "sizes", "epsilon", "pool", "select_rule", "select_k")
+# Where the Studies page words a base field or starts a field differently from its config: a study's runs are
+# short (a budget of max_steps each, never "0 = use epochs"), and the search space starts with an example.
+PAGE = {
+    "base_model": dict(label="Base model (or type hf:<folder> or run:<id>)"),
+    "eval_dataset": dict(label="Validation set (another set or file; empty = the validation split)",
+                         placeholder=None),
+    "eval_split": dict(label="Validation split"),
+    "max_steps": dict(label="Max steps per run (full length)", short="Max steps per run", zero_is_none=False,
+                      default=40),
+    "learning_rate": dict(label="Learning rate (when not searched)"),
+    "max_length": dict(default=256),
+    "seed": dict(default=0),
+    "space": dict(default=DEFAULT_SPACE),
+    "trial_steps": dict(default=10),
+    "top_k": dict(default=2),
 }
+WHOLE_LISTS = {"ranks": ("intrinsic",), "sizes": ()}  # typed as "1, 6, 14, intrinsic": whole numbers and these words
+
+
+def kinds() -> tuple[str, ...]:
+    """What the form runs: a search, or a registered study (training.studies.registry)."""
+    from training.studies.registry import STUDIES
+
+    return ("search", *STUDIES)
+
+
+KINDS = kinds()
+
+
+def form_fields() -> dict:
+    """Every form input that is a config field, in the page's order, with its metadata (config_loader.FieldInfo) and
+    the page's own words and starting values (PAGE). Read when called, so a test's change to a config's metadata
+    reaches the form."""
+    import dataclasses
+
+    from config_loader import field_info
+    from training import config
+    from training.search import config as search
+    from training.studies import config as studies
+
+    train, method = field_info(config.TrainConfig), field_info(config.MethodConfig)
+    search_fields, study_fields = field_info(search.SearchConfig), field_info(studies.StudyConfig)
+    base = {**train, "method": method["name"], "eval_every": search_fields["eval_every"]}
+    fields = {name: base[name] for name in BASE if name != "upload"}
+    fields.update((name, search_fields[name]) for name in SEARCH)
+    fields.update((name, study_fields[name]) for name in STUDY)
+    return {name: dataclasses.replace(info, **PAGE.get(name, {})) for name, info in fields.items()}
+
+
+def form_defaults() -> dict:
+    """Every form field with its default, in the order the page passes them: the config's defaults (or the page's,
+    PAGE), with 0 or an empty text where the config has "not set" (None) and a typed list as its text; the kind,
+    the data set and the upload box are the form's own."""
+    out: dict = {"kind": "search"}
+    for name, info in form_fields().items():
+        default = info.default
+        if default is None:
+            default = 0 if info.number else ""
+        elif name in WHOLE_LISTS:
+            default = ", ".join(str(v) for v in default)
+        out[name] = default
+        if name == "dataset":
+            out["dataset"], out["upload"] = finetune_form.DEFAULT_DATASET, None
+    return out
+
+
+FORM_DEFAULTS: dict = form_defaults()
 FIELDS = list(FORM_DEFAULTS)
-LABELS = {  # what the page calls each field (messages name both the label and the config field)
-    "max_steps": "Max steps per run", "batch_size": "Batch size", "learning_rate": "Learning rate",
-    "max_length": "Max length", "eval_every": "Evaluate every", "limit": "Training examples limit", "seed": "Seed",
-    "trials": "Trials", "trial_steps": "Steps per trial", "top_k": "Full-length runs of the best",
-    "min_resource": "Min resource", "reduction_factor": "Reduction factor", "patience": "Patience",
-    "early_fraction": "Early fraction", "alpha_k": "Alpha multiplier", "intrinsic_examples": "Intrinsic examples",
-    "benchmark_limit": "Benchmark limit", "epsilon": "Saturation epsilon", "select_k": "Select top k",
-    "ranks": "Ranks", "sizes": "Training sizes", "space": "Search space",
-}
+LABELS = {name: info.short for name, info in form_fields().items()}  # what messages call each field, with its name
 
 
 @dataclass
@@ -73,20 +123,15 @@ class Started:
 
 
 # -- the form → a SearchConfig or StudyConfig --------------------------------------------------------------------
-def _number(form: dict, name: str, *, whole: bool = False, minimum: float | None = None):
-    value = form.get(name)
-    label = LABELS.get(name, name)
-    message = strings.FT_BAD_WHOLE if whole else strings.FT_BAD_NUMBER
-    at_least = "" if minimum is None else f" of at least {minimum:g}"
-    shown = "nothing" if value is None or (isinstance(value, str) and not value.strip()) else repr(value)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InputProblem(message.format(label=label, name=name, value=shown, minimum=at_least)) from None
-    if number != number or number in (float("inf"), float("-inf")) or (whole and number != int(number)) \
-            or (minimum is not None and number < minimum):
-        raise InputProblem(message.format(label=label, name=name, value=value, minimum=at_least))
-    return int(number) if whole else number
+def _number(form: dict, name: str, fields: dict):
+    """A number box as its field's type, or InputProblem naming the box: whole or not, the lower limit and whether 0
+    or an empty box means "not set" are the field's metadata (the Fine-tune form's reading of it)."""
+    return finetune_form._number(form, name, fields[name])
+
+
+def _or_default(form: dict, name: str, fields: dict):
+    """A text input as typed, or its field's default when empty."""
+    return _text(form, name) or fields[name].default
 
 
 def _text(form: dict, name: str) -> str:
@@ -104,8 +149,10 @@ def _list(values) -> list[str]:
     return out
 
 
-def _whole_list(form: dict, name: str, *, allowed_words: tuple[str, ...] = ()) -> list:
-    """'1, 6, 14, intrinsic' → [1, 6, 14, 'intrinsic']; anything else is a sentence naming the field."""
+def _whole_list(form: dict, name: str, label: str) -> list:
+    """'1, 6, 14, intrinsic' → [1, 6, 14, 'intrinsic'] (the words WHOLE_LISTS allows); anything else is a sentence
+    naming the field."""
+    allowed_words = WHOLE_LISTS[name]
     out = []
     for item in _list(form.get(name)):
         if item in allowed_words:
@@ -117,10 +164,10 @@ def _whole_list(form: dict, name: str, *, allowed_words: tuple[str, ...] = ()) -
             number = None
         if number is None or number != int(number) or number < 1:
             extra = f" or {', '.join(allowed_words)}" if allowed_words else ""
-            raise InputProblem(strings.STUDY_BAD_LIST.format(label=LABELS[name], name=name, item=item, extra=extra))
+            raise InputProblem(strings.STUDY_BAD_LIST.format(label=label, name=name, item=item, extra=extra))
         out.append(int(number))
     if not out:
-        raise InputProblem(strings.STUDY_EMPTY_LIST.format(label=LABELS[name], name=name))
+        raise InputProblem(strings.STUDY_EMPTY_LIST.format(label=label, name=name))
     return out
 
 
@@ -142,15 +189,17 @@ def parse_space(text) -> dict:
     return space
 
 
-def train_spec(form: dict) -> dict:
-    """The base training config (a TrainConfig mapping) from the form, via the Fine-tune tab's own checks."""
+def train_spec(form: dict, fields: dict | None = None) -> dict:
+    """The base training config (a TrainConfig mapping) from the form, via the Fine-tune tab's own checks; max_steps
+    and eval_every as this page reads them (a budget for every run: at least 1, never "not set")."""
     from ui import finetune_tab
 
+    fields = fields or form_fields()
     base_form = {name: form[name] for name in ("base_model", "dataset", "upload", "eval_dataset", "eval_split",
                                                 "task", "method", "batch_size", "learning_rate", "max_length",
                                                 "limit", "seed")}
-    base_form["max_steps"] = _number(form, "max_steps", whole=True, minimum=1)
-    base_form["eval_every"] = _number(form, "eval_every", whole=True, minimum=1)
+    base_form["max_steps"] = _number(form, "max_steps", fields)
+    base_form["eval_every"] = _number(form, "eval_every", fields)
     try:
         config = finetune_tab.make_config(base_form)
     except finetune_tab.InputProblem as exc:
@@ -165,7 +214,7 @@ def _storage(url: str) -> str:
     from ui.finetune_tab import confined
 
     if url.startswith("sqlite:///"):
-        confined(url.removeprefix("sqlite:///"), "Storage (storage)")
+        confined(url.removeprefix("sqlite:///"), f"{LABELS['storage']} (storage)")
     return url
 
 
@@ -175,48 +224,47 @@ def make_config(form: dict | None = None, **fields):
     from training.config import ConfigError
     from ui.finetune_tab import confined
 
-    form = {**FORM_DEFAULTS, **(form or {}), **fields}
-    unknown = [k for k in form if k not in FORM_DEFAULTS]
+    infos, defaults = form_fields(), form_defaults()
+    form = {**defaults, **(form or {}), **fields}
+    unknown = [k for k in form if k not in defaults]
     if unknown:
         raise InputProblem(f"Unknown form field(s): {', '.join(unknown)}")
     kind = _text(form, "kind")
-    if kind not in KINDS:
-        raise InputProblem(strings.STUDY_UNKNOWN_KIND.format(kind=kind, known=", ".join(KINDS)))
-    train = train_spec(form)
+    known = kinds()
+    if kind not in known:
+        raise InputProblem(strings.STUDY_UNKNOWN_KIND.format(kind=kind, known=", ".join(known)))
+    train = train_spec(form, infos)
+
+    def number(name):
+        return _number(form, name, infos)
+
     try:
         if kind == "search":
             from training.search.config import SearchConfig
 
             spec = dict(
-                train=train, space=parse_space(form.get("space")), objective=_text(form, "objective") or "eval_loss",
-                direction=_text(form, "direction") or "minimize", protocol=_text(form, "protocol"),
+                train=train, space=parse_space(form.get("space")), objective=_or_default(form, "objective", infos),
+                direction=_or_default(form, "direction", infos), protocol=_text(form, "protocol"),
                 sampler=_text(form, "sampler"), pruner=_text(form, "pruner"),
-                min_resource=_number(form, "min_resource", whole=True, minimum=1),
-                reduction_factor=_number(form, "reduction_factor", whole=True, minimum=2),
-                patience=_number(form, "patience", whole=True, minimum=1),
-                trials=_number(form, "trials", whole=True, minimum=1),
-                trial_steps=_number(form, "trial_steps", whole=True, minimum=1),
-                eval_every=_number(form, "eval_every", whole=True, minimum=1),
-                top_k=_number(form, "top_k", whole=True, minimum=1),
-                early_fraction=_number(form, "early_fraction"), verify_all=bool(form.get("verify_all")),
-                storage=_storage(_text(form, "storage")) or None, seed=_number(form, "seed", whole=True, minimum=0),
+                min_resource=number("min_resource"), reduction_factor=number("reduction_factor"),
+                patience=number("patience"), trials=number("trials"), trial_steps=number("trial_steps"),
+                eval_every=number("eval_every"), top_k=number("top_k"), early_fraction=number("early_fraction"),
+                verify_all=bool(form.get("verify_all")), storage=_storage(_text(form, "storage")) or None,
+                seed=number("seed"),
             )
             return SearchConfig.from_dict(spec, "search config")
         from training.studies.config import StudyConfig
 
-        select_k = _number(form, "select_k", whole=True, minimum=0)
         spec = dict(
-            study=kind, train=train, metric=_text(form, "metric") or "eval_loss",
-            ranks=_whole_list(form, "ranks", allowed_words=("intrinsic",)), alpha_k=_number(form, "alpha_k"),
-            intrinsic=_text(form, "intrinsic") or "max",
-            intrinsic_examples=_number(form, "intrinsic_examples", whole=True, minimum=1),
-            benchmark=_text(form, "benchmark") or None,
-            benchmark_limit=_number(form, "benchmark_limit", whole=True, minimum=1),
+            study=kind, train=train, metric=_or_default(form, "metric", infos),
+            ranks=_whole_list(form, "ranks", infos["ranks"].short), alpha_k=number("alpha_k"),
+            intrinsic=_or_default(form, "intrinsic", infos), intrinsic_examples=number("intrinsic_examples"),
+            benchmark=_or_default(form, "benchmark", infos), benchmark_limit=number("benchmark_limit"),
             methods=_list(form.get("methods")), selections=_list(form.get("selections")),
-            sizes=_whole_list(form, "sizes"), epsilon=_number(form, "epsilon", minimum=0),
-            pool=confined(_text(form, "pool"), "Candidate pool (pool)") or None,
-            select_rule=_text(form, "select_rule") or "positive",
-            select_k=select_k or None,
+            sizes=_whole_list(form, "sizes", infos["sizes"].short), epsilon=number("epsilon"),
+            pool=confined(_text(form, "pool"), f"{infos['pool'].short} (pool)") or None,
+            select_rule=_or_default(form, "select_rule", infos),
+            select_k=number("select_k"),  # 0 or empty: not set (all positive)
         )
         return StudyConfig.from_dict(spec, "study config")
     except ConfigError as exc:

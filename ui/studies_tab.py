@@ -8,36 +8,56 @@ Each search or study is a child process (jobs.start → `python -m training.sear
 (summary.json, report.md, PNGs); a reloaded page re-attaches. The logic lives in plain functions that tests call
 without Gradio: the form in ui.studies_form (make_config, check_form, start_study, run_config ...), the runs in
 ui.studies_view (run_view, plot_images, cancel_run, train_best, evaluate_best ...), both re-exported here. This
-module lays the tab out and wires it; the run picker, refresh, re-attach, tick, cancel and config box are the
-shared ui.job_tab.JobPanel. Nothing here imports torch, optuna or matplotlib at start-up.
+module lays the tab out (each input's label, id, kind and default from its field's metadata: studies_form.form_fields)
+and wires it; the run picker, refresh, re-attach, tick, cancel and config box are the shared ui.job_tab.JobPanel.
+Nothing here imports torch, optuna or matplotlib at start-up.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from training.methods import METHODS
-from training.search.config import DIRECTIONS, PROTOCOLS, PRUNERS, SAMPLERS
 from training.studies.config import SELECTIONS
 from ui import job_tab, strings
 from ui.job_tab import InputProblem, readable  # noqa: F401 - studies_tab.InputProblem, as before
 from ui.studies_form import (CLI, DEFAULT_SPACE, FIELDS, FORM_DEFAULTS, KINDS, LABELS, MODULES,  # noqa: F401
-                             Checked, Started, check_config, check_form, command, job_kind, make_config, parse_space,
-                             run_config, start_study, title_of, train_spec, validation_line, _storage)
+                             Checked, Started, check_config, check_form, command, form_defaults, form_fields, job_kind,
+                             make_config, parse_space, run_config, start_study, title_of, train_spec, validation_line,
+                             _storage)
 from ui.studies_view import (JOB_KINDS, LIVE_PLOT_SECONDS, PLOT_TITLES, TEXTS, StudyView,  # noqa: F401
                              cancel_run, evaluate_best, live_plots, plot_files, plot_images, run_choices, run_view,
                              train_best)
 
 
 # -- the form ---------------------------------------------------------------------------------------------------
-def _base_fields(w: dict) -> None:
+def _input(gr, info, value, **layout):
+    """The input for a config field: label and elem_id (st-<form_id>) from its metadata (ui.studies_form.form_fields),
+    its kind from its type (a check box; a number box, precision 0 for whole numbers; a dropdown of its choices; a
+    text box)."""
+    kwargs = dict(value=value, label=info.label, elem_id=f"st-{info.form_id}", **layout)
+    if info.type is bool:
+        return gr.Checkbox(**kwargs)
+    if info.number:
+        return gr.Number(precision=0 if info.whole else None, **kwargs)
+    if info.choices is not None:
+        return gr.Dropdown(list(info.choices), **kwargs)
+    if info.placeholder:
+        kwargs["placeholder"] = info.placeholder
+    return gr.Textbox(**kwargs)
+
+
+def _row(gr, w: dict, fields: dict, d: dict, names) -> None:
+    for name in names:
+        w[name] = _input(gr, fields[name], d[name])
+
+
+def _base_fields(w: dict, fields: dict, d: dict) -> None:
     """What to run and the base training config (shared by searches and studies)."""
     import gradio as gr
 
     import settings
-    from training.config import TASKS
     from ui import finetune_tab
 
-    d = FORM_DEFAULTS
     datasets = finetune_tab.dataset_choices()
     default_dataset = d["dataset"] if any(v == d["dataset"] for _, v in datasets) else \
         (datasets[0][1] if datasets else None)
@@ -45,110 +65,56 @@ def _base_fields(w: dict) -> None:
                          label="What to run", elem_id="st-kind")
     with gr.Row():
         w["base_model"] = gr.Dropdown(finetune_tab.base_model_choices(runs=False), value=d["base_model"],
-                                      allow_custom_value=True, label="Base model (or type hf:<folder> or run:<id>)",
+                                      allow_custom_value=True, label=fields["base_model"].label,
                                       elem_id="st-base-model", scale=2)
         w["dataset"] = gr.Dropdown(datasets, value=default_dataset, allow_custom_value=True,
-                                   label="Dataset (bundled or shared set, an uploaded file, or a file path)",
-                                   elem_id="st-dataset", scale=3)
+                                   label=fields["dataset"].label, elem_id="st-dataset", scale=3)
         w["upload"] = gr.File(label=strings.UPLOAD_LABEL.format(limit=settings.max_upload_bytes() / 2**20)
                               .replace("; it is validated at once", ""),
                               file_types=[".jsonl", ".json", ".csv", ".tsv", ".parquet"], type="filepath",
                               elem_id="st-upload", scale=2)
     with gr.Row():
-        w["eval_dataset"] = gr.Textbox(value=d["eval_dataset"], label="Validation set (another set or file; empty = "
-                                       "the validation split)", elem_id="st-eval-dataset")
-        w["eval_split"] = gr.Textbox(value=d["eval_split"], label="Validation split", elem_id="st-eval-split")
-        w["task"] = gr.Dropdown(list(TASKS), value=d["task"], label="Task", elem_id="st-task")
-        w["method"] = gr.Dropdown(list(METHODS), value=d["method"], label="Method", elem_id="st-method")
+        _row(gr, w, fields, d, ("eval_dataset", "eval_split", "task", "method"))
     with gr.Row():
-        w["max_steps"] = gr.Number(value=d["max_steps"], precision=0, label="Max steps per run (full length)",
-                                   elem_id="st-max-steps")
-        w["batch_size"] = gr.Number(value=d["batch_size"], precision=0, label="Batch size", elem_id="st-batch-size")
-        w["learning_rate"] = gr.Number(value=d["learning_rate"], label="Learning rate (when not searched)",
-                                       elem_id="st-learning-rate")
-        w["max_length"] = gr.Number(value=d["max_length"], precision=0, label="Max length (tokens)",
-                                    elem_id="st-max-length")
-        w["eval_every"] = gr.Number(value=d["eval_every"], precision=0, label="Evaluate every N steps",
-                                    elem_id="st-eval-every")
-        w["limit"] = gr.Number(value=d["limit"], precision=0, label="Training examples (0 = all)",
-                               elem_id="st-limit")
-        w["seed"] = gr.Number(value=d["seed"], precision=0, label="Seed", elem_id="st-seed")
+        _row(gr, w, fields, d, ("max_steps", "batch_size", "learning_rate", "max_length", "eval_every", "limit",
+                                "seed"))
 
 
-def _search_fields(w: dict):
+def _search_fields(w: dict, fields: dict, d: dict):
     """A search's space, protocol, sampler, pruner and budget; the group shown for "search"."""
     import gradio as gr
 
-    d = FORM_DEFAULTS
     with gr.Group(visible=True) as search_box:
         gr.Markdown(strings.STUDY_SEARCH_HELP)
         with gr.Row():
-            w["space"] = gr.Code(value=d["space"], language="yaml", label="Search space (YAML)",
+            w["space"] = gr.Code(value=d["space"], language="yaml", label=fields["space"].label,
                                  elem_id="st-space", scale=3)
             with gr.Column(scale=2):
-                w["protocol"] = gr.Dropdown(list(PROTOCOLS), value=d["protocol"], label="Protocol",
-                                            elem_id="st-protocol")
-                w["sampler"] = gr.Dropdown(list(SAMPLERS), value=d["sampler"], label="Sampler", elem_id="st-sampler")
-                w["pruner"] = gr.Dropdown(list(PRUNERS), value=d["pruner"], label="Pruner", elem_id="st-pruner")
+                _row(gr, w, fields, d, ("protocol", "sampler", "pruner"))
         with gr.Row():
-            w["trials"] = gr.Number(value=d["trials"], precision=0, label="Trials (phase 1)", elem_id="st-trials")
-            w["trial_steps"] = gr.Number(value=d["trial_steps"], precision=0, label="Steps per trial",
-                                         elem_id="st-trial-steps")
-            w["top_k"] = gr.Number(value=d["top_k"], precision=0, label="Full-length runs of the best (top k)",
-                                   elem_id="st-top-k")
-            w["min_resource"] = gr.Number(value=d["min_resource"], precision=0,
-                                          label="Min resource (evaluations before pruning)", elem_id="st-min-resource")
-            w["reduction_factor"] = gr.Number(value=d["reduction_factor"], precision=0, label="Reduction factor",
-                                              elem_id="st-reduction-factor")
-            w["patience"] = gr.Number(value=d["patience"], precision=0, label="Patience (patience pruner)",
-                                      elem_id="st-patience")
+            _row(gr, w, fields, d, ("trials", "trial_steps", "top_k", "min_resource", "reduction_factor", "patience"))
         with gr.Row():
-            w["early_fraction"] = gr.Number(value=d["early_fraction"], label="Early fraction (early-score)",
-                                            elem_id="st-early-fraction")
-            w["verify_all"] = gr.Checkbox(value=d["verify_all"], label="Early-score: train every trial to the end",
-                                          elem_id="st-verify-all")
-            w["objective"] = gr.Textbox(value=d["objective"], label="Objective (a validation metric)",
-                                        elem_id="st-objective")
-            w["direction"] = gr.Dropdown(list(DIRECTIONS), value=d["direction"], label="Direction",
-                                         elem_id="st-direction")
-            w["storage"] = gr.Textbox(value=d["storage"], label="Storage (empty = a journal file in the run folder; "
-                                      "or an RDB URL)", elem_id="st-storage")
+            _row(gr, w, fields, d, ("early_fraction", "verify_all", "objective", "direction", "storage"))
     return search_box
 
 
-def _study_fields(w: dict):
-    """The studies' own knobs; the group shown for any study."""
+def _study_fields(w: dict, fields: dict, d: dict):
+    """The studies' own knobs; the group shown for any study. The methods and selections pick from their
+    registries (training.methods, training.studies.config.SELECTIONS)."""
     import gradio as gr
 
-    d = FORM_DEFAULTS
     with gr.Group(visible=False) as study_box:
         gr.Markdown(strings.STUDY_STUDY_HELP)
         with gr.Row():
-            w["metric"] = gr.Textbox(value=d["metric"], label="Primary metric", elem_id="st-metric")
-            w["ranks"] = gr.Textbox(value=d["ranks"], label="Ranks (LoRA-rank study)", elem_id="st-ranks")
-            w["alpha_k"] = gr.Number(value=d["alpha_k"], label="Alpha = k × rank", elem_id="st-alpha-k")
-            w["intrinsic"] = gr.Dropdown(["max", "mean"], value=d["intrinsic"], label="Intrinsic rank from",
-                                         elem_id="st-intrinsic")
-            w["intrinsic_examples"] = gr.Number(value=d["intrinsic_examples"], precision=0,
-                                                label="Intrinsic-dimension examples", elem_id="st-intrinsic-examples")
+            _row(gr, w, fields, d, ("metric", "ranks", "alpha_k", "intrinsic", "intrinsic_examples"))
         with gr.Row():
-            w["benchmark"] = gr.Textbox(value=d["benchmark"], label="Benchmark that scores each run (optional)",
-                                        elem_id="st-benchmark")
-            w["benchmark_limit"] = gr.Number(value=d["benchmark_limit"], precision=0, label="Benchmark limit",
-                                             elem_id="st-benchmark-limit")
+            _row(gr, w, fields, d, ("benchmark", "benchmark_limit"))
             w["methods"] = gr.Dropdown(list(METHODS), value=d["methods"], multiselect=True,
-                                       label="Methods (method comparison)", elem_id="st-methods")
+                                       label=fields["methods"].label, elem_id="st-methods")
             w["selections"] = gr.Dropdown(list(SELECTIONS), value=d["selections"], multiselect=True,
-                                          label="Data selections (method comparison)", elem_id="st-selections")
+                                          label=fields["selections"].label, elem_id="st-selections")
         with gr.Row():
-            w["sizes"] = gr.Textbox(value=d["sizes"], label="Training sizes (data efficiency)", elem_id="st-sizes")
-            w["epsilon"] = gr.Number(value=d["epsilon"], label="Saturation epsilon", elem_id="st-epsilon")
-            w["pool"] = gr.Textbox(value=d["pool"], label="Candidate pool (data selection: a set or file)",
-                                   elem_id="st-pool")
-            w["select_rule"] = gr.Dropdown(["positive", "top-k"], value=d["select_rule"], label="Select",
-                                           elem_id="st-select-rule")
-            w["select_k"] = gr.Number(value=d["select_k"], precision=0, label="Top k (0 = all positive)",
-                                      elem_id="st-select-k")
+            _row(gr, w, fields, d, ("sizes", "epsilon", "pool", "select_rule", "select_k"))
     return study_box
 
 
@@ -169,11 +135,12 @@ class Form:
 def form_layout() -> Form:
     import gradio as gr
 
+    fields, d = form_fields(), form_defaults()  # the configs' metadata as it is now
     w: dict = {}
-    _base_fields(w)
-    search_box = _search_fields(w)
-    study_box = _study_fields(w)
-    assert list(w) == FIELDS
+    _base_fields(w, fields, d)
+    search_box = _search_fields(w, fields, d)
+    study_box = _study_fields(w, fields, d)
+    assert list(w) == list(d)
     with gr.Row():
         check = gr.Button("Check", elem_id="st-check")
         start = gr.Button("Start", variant="primary", elem_id="st-start")

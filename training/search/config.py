@@ -1,5 +1,7 @@
 """The search config: a base training config, a search space over any of its fields, a sampler, a pruner and a
-protocol. A dataclass that round-trips through YAML like TrainConfig, checked before anything starts."""
+protocol. A dataclass that round-trips through YAML like TrainConfig, checked before anything starts. Each field
+carries its label (as the Studies page shows it), help, limits and choices (config_loader.describe): the page's
+inputs, defaults and number checks and check()'s single-field messages come from there."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,8 +12,10 @@ from pathlib import Path
 
 import yaml
 
+from config_loader import check_fields, describe
 from training.config import ConfigError, MethodConfig, TrainConfig, _build
 
+# The registries of names: the page's dropdowns, the checks and the engine read these.
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("successive_halving", "hyperband", "median", "patience", "none")
 PROTOCOLS = ("two-phase", "early-score", "single")
@@ -23,13 +27,15 @@ DIRECTIONS = ("minimize", "maximize")
 class Param:
     """One searched field: `learning_rate`, `batch_size`, `method.rank` ... (any TrainConfig or MethodConfig field)."""
 
-    name: str
-    type: str = "float"
-    low: float | None = None
-    high: float | None = None
-    step: float | None = None
-    log: bool = False
-    choices: list | None = None
+    name: str = field(metadata=describe("Parameter", "the searched field: learning_rate, method.rank ..."))
+    type: str = field(default="float", metadata=describe(
+        "Type", "float or int (a range from low to high), or categorical (a list of choices)", choices=PARAM_TYPES))
+    low: float | None = field(default=None, metadata=describe("Low", "the range's lower end (float, int)"))
+    high: float | None = field(default=None, metadata=describe("High", "the range's upper end (float, int)"))
+    step: float | None = field(default=None, metadata=describe(
+        "Step", "the spacing of the values (none: continuous floats, every whole number for int)"))
+    log: bool = field(default=False, metadata=describe("Log scale", "sample the range on a log scale (low > 0)"))
+    choices: list | None = field(default=None, metadata=describe("Choices", "a categorical parameter's values"))
 
     def check(self):
         where = f"space.{self.name}"
@@ -74,28 +80,57 @@ class Param:
 
 @dataclass
 class SearchConfig:
-    train: dict  # the base training config (a TrainConfig mapping); `base: FILE.yaml` in YAML loads it from a file
-    space: dict = field(default_factory=dict)  # field name -> Param mapping
-    objective: str = "eval_loss"  # an eval metric the trials report (eval_loss, eval_accuracy, eval_rmse ...)
-    direction: str = "minimize"
-    protocol: str = "two-phase"  # two-phase: short pruned trials, then full runs of the top_k; early-score; single
-    sampler: str = "tpe"
-    pruner: str = "successive_halving"
-    min_resource: int = 1  # successive halving / hyperband: evaluations before a trial can be pruned
-    reduction_factor: int = 3
-    patience: int = 2  # patience pruner: evaluations without improvement
-    n_startup_trials: int = 3  # median pruner: trials that are never pruned
-    trials: int = 20  # phase 1 trials (in all, across workers)
-    trial_steps: int = 20  # phase 1: steps of a short trial (early-score: the full steps of every trial)
-    eval_every: int = 2  # steps between the evaluations a trial reports
-    top_k: int = 3  # phase 2 (or early-score): full-length runs of the best k
-    full_steps: int | None = None  # phase 2 length; None: the base config's max_steps
-    early_fraction: float = 0.2  # early-score: the fraction of training at which a trial is scored
-    verify_all: bool = False  # early-score: train every trial to the end, to measure how well early scores predict
-    storage: str | None = None  # None: an Optuna journal file in the run directory; or an RDB URL (postgresql://...)
-    study_name: str | None = None  # None: the run id
-    seed: int = 0
-    timeout_s: float | None = None  # phase 1 stops starting trials after this long
+    train: dict = field(metadata=describe(
+        "Base training config", "a TrainConfig mapping; `base: FILE.yaml` in YAML loads it from a file"))
+    space: dict = field(default_factory=dict, metadata=describe(
+        "Search space (YAML)", "field name → {type, low, high, step, log} or a list of choices", short="Search space"))
+    objective: str = field(default="eval_loss", metadata=describe(
+        "Objective (a validation metric)", "an eval metric the trials report (eval_loss, eval_accuracy, eval_rmse ...)",
+        short="Objective"))
+    direction: str = field(default="minimize", metadata=describe(
+        "Direction", "whether the objective is minimized or maximized", choices=DIRECTIONS))
+    protocol: str = field(default="two-phase", metadata=describe(
+        "Protocol", "two-phase: short pruned trials, then full runs of the top_k; early-score; single",
+        choices=PROTOCOLS))
+    sampler: str = field(default="tpe", metadata=describe("Sampler", "how Optuna picks a trial's values",
+                                                          choices=SAMPLERS))
+    pruner: str = field(default="successive_halving", metadata=describe(
+        "Pruner", "how Optuna stops unpromising trials early", choices=PRUNERS))
+    min_resource: int = field(default=1, metadata=describe(
+        "Min resource (evaluations before pruning)",
+        "successive halving / hyperband: evaluations before a trial can be pruned", short="Min resource", minimum=1))
+    reduction_factor: int = field(default=3, metadata=describe(
+        "Reduction factor", "successive halving / hyperband: the share of trials promoted is 1 / this (Optuna: ≥ 2)",
+        minimum=2))
+    patience: int = field(default=2, metadata=describe(
+        "Patience (patience pruner)", "patience pruner: evaluations without improvement", short="Patience",
+        minimum=1))
+    n_startup_trials: int = field(default=3, metadata=describe(
+        "Startup trials (median pruner)", "median pruner: trials that are never pruned", short="Startup trials"))
+    trials: int = field(default=20, metadata=describe(
+        "Trials (phase 1)", "phase 1 trials (in all, across workers)", short="Trials", minimum=1))
+    trial_steps: int = field(default=20, metadata=describe(
+        "Steps per trial", "phase 1: steps of a short trial (early-score: the full steps of every trial)", minimum=1))
+    eval_every: int = field(default=2, metadata=describe(
+        "Evaluate every N steps", "steps between the evaluations a trial reports", short="Evaluate every", minimum=1))
+    top_k: int = field(default=3, metadata=describe(
+        "Full-length runs of the best (top k)", "phase 2 (or early-score): full-length runs of the best k",
+        short="Full-length runs of the best", minimum=1))
+    full_steps: int | None = field(default=None, metadata=describe(
+        "Full-length steps", "phase 2 length; none: the base config's max_steps"))
+    early_fraction: float = field(default=0.2, metadata=describe(
+        "Early fraction (early-score)", "early-score: the fraction of training at which a trial is scored",
+        short="Early fraction", exclusive_minimum=0, maximum=1))
+    verify_all: bool = field(default=False, metadata=describe(
+        "Early-score: train every trial to the end",
+        "early-score: train every trial to the end, to measure how well early scores predict", short="Verify all"))
+    storage: str | None = field(default=None, metadata=describe(
+        "Storage (empty = a journal file in the run folder; or an RDB URL)",
+        "none: an Optuna journal file in the run directory; or an RDB URL (postgresql://...)", short="Storage"))
+    study_name: str | None = field(default=None, metadata=describe("Study name", "Optuna's study name; none: the run id"))
+    seed: int = field(default=0, metadata=describe("Seed", "the sampler's seed"))
+    timeout_s: float | None = field(default=None, metadata=describe(
+        "Timeout (s)", "phase 1 stops starting trials after this long", short="Timeout"))
 
     def __post_init__(self):
         params = {}
@@ -112,20 +147,16 @@ class SearchConfig:
 
     # -- checks ----------------------------------------------------------------------------------------------
     def check(self) -> TrainConfig:
-        """Everything that can be known before a trial starts; returns the base TrainConfig."""
-        for name, value, allowed in (("sampler", self.sampler, SAMPLERS), ("pruner", self.pruner, PRUNERS),
-                                     ("protocol", self.protocol, PROTOCOLS), ("direction", self.direction, DIRECTIONS)):
-            if value not in allowed:
-                _unknown(name, value, allowed)
+        """Everything that can be known before a trial starts; returns the base TrainConfig. The choices and limits
+        of single fields come from their metadata (sampler, trials, early_fraction ...); the rules across fields
+        follow."""
+        check_fields(self)
         if not self.space:
             raise ConfigError("space is empty: name at least one field to search, e.g. learning_rate.")
         base = self.base_config()
         for param in self.space.values():
             _check_field(param.name)
             param.check()
-        for name in ("trials", "trial_steps", "eval_every", "top_k", "min_resource", "reduction_factor", "patience"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be at least 1 (got {getattr(self, name)}).")
         if not (base.eval_split or base.eval_dataset):
             raise ConfigError("The trials report a validation metric: the training config needs eval_split or "
                               "eval_dataset.")
@@ -137,8 +168,6 @@ class SearchConfig:
             raise ConfigError(f"The budget is smaller than one evaluation: a trial is scored after {steps} step(s) "
                               f"but evaluates every {self.eval_every} (eval_every). Raise trial_steps or lower "
                               "eval_every.")
-        if not 0 < float(self.early_fraction) <= 1:
-            raise ConfigError(f"early_fraction must be in (0, 1] (got {self.early_fraction}).")
         if self.sampler == "grid":
             self.grid()
         return base

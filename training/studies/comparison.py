@@ -24,6 +24,8 @@ from training.studies.config import SELECTIONS
 
 
 def check(study, base, methods=None):
+    """The methods, selections and pool, and the rules across them (select_rule, select_k and the LiSSA settings on
+    their own: their metadata, StudyConfig.check)."""
     from training.methods import METHODS
 
     for name in methods or study.methods:
@@ -39,12 +41,8 @@ def check(study, base, methods=None):
     if "shapley" in study.selections and base.task not in ("classification", "regression"):
         raise ConfigError(f"shapley selection fits a simple model to labels: it needs a classification or regression "
                           f"task (got {base.task}).")
-    if study.select_rule not in ("positive", "top-k"):
-        raise ConfigError(f"select_rule {study.select_rule!r} is not one of positive, top-k.")
     if study.select_rule == "top-k" and not (isinstance(study.select_k, int) and study.select_k >= 1):
         raise ConfigError(f"select_rule top-k needs select_k, a whole number of at least 1 (got {study.select_k}).")
-    if float(study.lissa_scale) <= 0 or not 0 <= float(study.lissa_damping) < 1 or int(study.lissa_depth) < 1:
-        raise ConfigError("lissa_scale must be positive, lissa_damping in [0, 1) and lissa_depth at least 1.")
 
 
 def check_selection(study, base):

@@ -1,5 +1,8 @@
 """A study's config: which study, the base training config, and the study's own knobs. One flat dataclass that
-round-trips through YAML; each study checks the fields it uses (STUDIES in training.studies.registry)."""
+round-trips through YAML; each field carries its label (as the Studies page shows it), help, limits and choices
+(config_loader.describe). check() checks every field every study reads, and the knobs of the study named (a study
+lists those it reads in training.studies.registry), against that metadata; each study's own check adds its rules
+across fields."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,11 +12,37 @@ from pathlib import Path
 
 import yaml
 
+from config_loader import check_fields, describe
 from training import methods
 from training.config import ConfigError, TrainConfig, _build
 
-STUDY_NAMES = ("lora-rank", "method-comparison", "data-efficiency", "data-selection")
+
+class RegisteredStudies:
+    """The names of the studies in training.studies.registry, read when asked (the registry's modules import this
+    one, so the names cannot be read when it loads)."""
+
+    def _names(self) -> list[str]:
+        from training.studies.registry import STUDIES
+
+        return list(STUDIES)
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __contains__(self, name) -> bool:
+        return name in self._names()
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __repr__(self) -> str:
+        return repr(tuple(self._names()))
+
+
+STUDY_NAMES = RegisteredStudies()
 SELECTIONS = ("none", "influence", "shapley")
+SELECT_RULES = ("positive", "top-k")
+INTRINSIC_PROFILES = ("max", "mean")  # the TwoNN profile's max or mean over layers is the "intrinsic" rank
 # The one validation figure the Trainer computes itself rather than a registered metric: eval_loss.
 TRAINER_OUTPUTS = {"loss": False}
 
@@ -38,40 +67,71 @@ def higher_is_better(metric: str) -> bool:
 
 @dataclass
 class StudyConfig:
-    study: str
-    train: dict  # the base training config (a TrainConfig mapping); `base: FILE.yaml` in YAML loads it from a file
-    metric: str = "eval_loss"  # the primary metric: a validation metric (eval_*) or a benchmark metric
+    study: str = field(metadata=describe("Study", "which study (training.studies.registry)",
+                                         choices=STUDY_NAMES))
+    train: dict = field(metadata=describe(
+        "Base training config", "a TrainConfig mapping; `base: FILE.yaml` in YAML loads it from a file"))
+    metric: str = field(default="eval_loss", metadata=describe(
+        "Primary metric", "a validation metric (eval_*) or a benchmark metric; the metric registry says its direction"))
     # lora-rank (the Phi-2/MedQuAD study)
-    ranks: list = field(default_factory=lambda: [1, 6, 14, 64, "intrinsic"])
-    alpha_k: float = 8.0  # alpha = alpha_k × rank
-    intrinsic: str = "max"  # the TwoNN profile's max or mean over layers becomes the "intrinsic" rank
-    intrinsic_examples: int = 200  # training examples whose hidden states the TwoNN estimate reads
-    benchmark: str | None = None  # generation scores on run:<id> (e.g. medquad-questeval: QuestEval-style and F1)
-    benchmark_limit: int = 20
-    judge: str | None = None  # the QuestEval judge (default: the benchmark's)
+    ranks: list = field(default_factory=lambda: [1, 6, 14, 64, "intrinsic"], metadata=describe(
+        "Ranks (LoRA-rank study)", "LoRA ranks from 1 to 4096, and intrinsic: the TwoNN estimate", short="Ranks"))
+    alpha_k: float = field(default=8.0, metadata=describe(
+        "Alpha = k × rank", "LoRA alpha = alpha_k × rank", short="Alpha multiplier", exclusive_minimum=0))
+    intrinsic: str = field(default="max", metadata=describe(
+        "Intrinsic rank from", "the TwoNN profile's max or mean over layers becomes the \"intrinsic\" rank",
+        choices=INTRINSIC_PROFILES))
+    intrinsic_examples: int = field(default=200, metadata=describe(
+        "Intrinsic-dimension examples",
+        "training examples whose hidden states the TwoNN estimate reads (it needs distinct points)",
+        short="Intrinsic examples", minimum=3))
+    benchmark: str | None = field(default=None, metadata=describe(
+        "Benchmark that scores each run (optional)",
+        "generation scores on run:<id> (e.g. medquad-questeval: QuestEval-style and F1)", short="Benchmark"))
+    benchmark_limit: int = field(default=20, metadata=describe(
+        "Benchmark limit", "the first N items of the benchmark", minimum=1))
+    judge: str | None = field(default=None, metadata=describe(
+        "Judge", "the QuestEval judge (default: the benchmark's)"))
     # method-comparison (the regression study): rows are methods, columns data-selection strategies
-    methods: list = field(default_factory=lambda: methods.names(needs_cuda=False))  # those that run anywhere
-    selections: list = field(default_factory=lambda: ["none", "influence", "shapley"])
+    methods: list = field(default_factory=lambda: methods.names(needs_cuda=False), metadata=describe(  # run anywhere
+        "Methods (method comparison)", "the rows: fine-tuning methods (training.methods)", short="Methods"))
+    selections: list = field(default_factory=lambda: list(SELECTIONS), metadata=describe(
+        "Data selections (method comparison)", "the columns: none, influence, shapley", short="Data selections"))
     # data-selection: candidates from a secondary set, scored against the validation set
-    pool: str | None = None  # the secondary dataset whose examples may be added to train
-    select_rule: str = "positive"  # positive | top-k
-    select_k: int | None = None
-    lissa_scale: float = 100.0  # LiSSA: must exceed the Hessian's largest eigenvalue, or the recursion diverges
-    lissa_damping: float = 0.01
-    lissa_depth: int = 100
-    shapley_resamples: int = 5
-    shapley_permutations: int = 50
+    pool: str | None = field(default=None, metadata=describe(
+        "Candidate pool (data selection: a set or file)",
+        "the secondary dataset whose examples may be added to train", short="Candidate pool"))
+    select_rule: str = field(default="positive", metadata=describe(
+        "Select", "positive: every example that helps; top-k: the best select_k", short="Select rule",
+        choices=SELECT_RULES))
+    select_k: int | None = field(default=None, metadata=describe(
+        "Top k (0 = all positive)", "top-k: how many pool examples are added", short="Select top k", minimum=1))
+    lissa_scale: float = field(default=100.0, metadata=describe(
+        "LiSSA scale", "must exceed the Hessian's largest eigenvalue, or the recursion diverges",
+        exclusive_minimum=0))
+    lissa_damping: float = field(default=0.01, metadata=describe(
+        "LiSSA damping", "added to the Hessian's diagonal", minimum=0, exclusive_maximum=1))
+    lissa_depth: int = field(default=100, metadata=describe(
+        "LiSSA recursion depth", "steps of the LiSSA recursion", minimum=1))
+    shapley_resamples: int = field(default=5, metadata=describe(
+        "Shapley resamples", "TS-DShapley: subsampled training sets"))
+    shapley_permutations: int = field(default=50, metadata=describe(
+        "Shapley permutations", "TS-DShapley: Monte-Carlo permutations per resample"))
     # data-efficiency (the efficient fine-tuning study)
-    sizes: list = field(default_factory=lambda: [50, 100, 200, 400, 800])
-    epsilon: float = 0.02  # saturation: the smallest size within epsilon (relative) of the best score
+    sizes: list = field(default_factory=lambda: [50, 100, 200, 400, 800], metadata=describe(
+        "Training sizes (data efficiency)", "training-set sizes, each a run on the first N examples",
+        short="Training sizes"))
+    epsilon: float = field(default=0.02, metadata=describe(
+        "Saturation epsilon",
+        "saturation: the smallest size within epsilon (a relative distance) of the best score", minimum=0,
+        exclusive_maximum=1))
 
     def check(self) -> TrainConfig:
+        """The study's name, the choices and limits of the fields every study reads and of this study's own knobs
+        (their metadata), the base training config and the budget, then the study's own rules across fields."""
         from training.studies.registry import STUDIES
 
-        if self.study not in STUDIES:
-            close = difflib.get_close_matches(str(self.study), list(STUDIES), n=1)
-            raise ConfigError(f"study {self.study!r} is not one of {', '.join(STUDIES)}."
-                              + (f" Did you mean {close[0]!r}?" if close else ""))
+        check_fields(self, skip=self.not_read())
         base = self.base_config()
         base.check()
         base.method.check()
@@ -93,6 +153,14 @@ class StudyConfig:
 
     def base_config(self) -> TrainConfig:
         return TrainConfig.from_dict(dict(self.train or {}), "train")
+
+    def not_read(self) -> set[str]:
+        """The knobs of the other studies (registry: `reads`), which this one ignores: its check leaves them be."""
+        from training.studies.registry import STUDIES
+
+        knobs = {name for study in STUDIES.values() for name in study.reads}
+        study = STUDIES.get(self.study)
+        return knobs - set(study.reads) if study else knobs
 
     def lower_is_better(self) -> bool:
         return not higher_is_better(self.metric)

@@ -15,11 +15,10 @@ from training.studies import common
 
 
 def check(study, base):
+    """At least two sizes (epsilon: its metadata, StudyConfig.check)."""
     sizes = study.sizes or []
     if len(sizes) < 2 or any(not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes):
         raise ConfigError(f"sizes {sizes}: give at least two whole numbers of training examples, e.g. [50, 100, 200].")
-    if not 0 <= float(study.epsilon) < 1:
-        raise ConfigError(f"epsilon must be in [0, 1): a relative distance to the best score (got {study.epsilon}).")
 
 
 def saturation(points: list[tuple[int, float]], epsilon: float, lower_is_better: bool) -> int | None:

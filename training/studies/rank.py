@@ -24,17 +24,12 @@ COLUMNS = [  # (figure, header, lower is better; None: the metric registry says)
 
 
 def check(study, base):
+    """The ranks and the method (alpha_k, intrinsic and intrinsic_examples: their metadata, StudyConfig.check)."""
     if not study.ranks:
         raise ConfigError("ranks is empty: list ranks such as [1, 6, 14, 64, intrinsic].")
     for r in study.ranks:
         if r != INTRINSIC and (not isinstance(r, int) or isinstance(r, bool) or not 1 <= r <= 4096):
             raise ConfigError(f"ranks: {r!r} is neither a rank from 1 to 4096 nor {INTRINSIC!r}.")
-    if float(study.alpha_k) <= 0:
-        raise ConfigError(f"alpha_k must be positive (got {study.alpha_k}).")
-    if study.intrinsic not in ("max", "mean"):
-        raise ConfigError(f"intrinsic {study.intrinsic!r} is not one of max, mean.")
-    if int(study.intrinsic_examples) < 3:
-        raise ConfigError("intrinsic_examples must be at least 3 (TwoNN needs distinct points).")
     if base.method.name not in methods.names(low_rank=True):
         raise ConfigError(f"The LoRA-rank study trains LoRA: set train.method.name to "
                           f"{' or '.join(methods.names(low_rank=True))} "
