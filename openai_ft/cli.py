@@ -44,15 +44,31 @@ def cmd_estimate(args) -> int:
           f"{s['epochs']} epochs ({s['epochs_rule']}): {s['trained_tokens']:,} trained tokens"
           + (f" ≈ ${s['estimated_cost_usd']:,.2f}" if s["estimated_cost_usd"] is not None else "")
           + (f". {costs}" if costs else "") + f". Took {est.elapsed_s:.2f} s.", file=sys.stderr)
+    _warn_winddown(args.model)
     s["elapsed_s"] = round(est.elapsed_s, 3)
     _print(s)
     return 1 if est.checks.errors else 0
+
+
+def _warn_winddown(model: str) -> None:
+    """OpenAI's fine-tuning wind-down as it stands for this model today (openai_ft.winddown), on stderr."""
+    from openai_ft import winddown
+    from openai_ft.pricing import PriceError
+
+    try:
+        ahead = winddown.outlook(model)
+    except PriceError as exc:
+        print(f"warning: {exc}", file=sys.stderr)
+        return
+    for warning in ahead.warnings:
+        print(f"[wind-down] {warning}", file=sys.stderr)
 
 
 def cmd_launch(args) -> int:
     from openai_ft import jobs
     from openai_ft.client import OpenAIError
 
+    _warn_winddown(args.model)
     try:
         job = jobs.launch(args.file, args.model, validation_path=args.validation, suffix=args.suffix or "",
                           epochs=args.epochs, batch_size=args.batch_size, lr_multiplier=args.lr_multiplier,

@@ -8,6 +8,9 @@ we look the token up with jobs.list: a launch retried with the same token adopts
 Polling: `sync` asks OpenAI once (job, latest events, checkpoints) and writes what changed. The OpenAI tab calls
 it from its timer and `python -m training openai status JOB [--watch]` from the command line; no background
 process holds the key. A run folder (runs/openai-...) keeps config.yaml and events.jsonl, never the key.
+
+Refusals: a creation OpenAI refuses because its fine-tuning is winding down (openai_ft.winddown) is a RefusedError
+with one sentence naming the cutoff; the stored job says "refused" and its ledger line is settled at $0.
 """
 from __future__ import annotations
 
@@ -162,6 +165,7 @@ def launch(training_path: str, model: str, *, api_key: str | None = None, valida
             except Exception as exc:  # noqa: BLE001 - did the job get made before the answer was lost?
                 remote = _remote_job_quietly(client, token)
                 if remote is None:
+                    _refused(exc, token, model)
                     raise exc
     except JobError:
         raise
@@ -175,6 +179,26 @@ def launch(training_path: str, model: str, *, api_key: str | None = None, valida
     _update(token, job_id=remote.id, status=remote.status, error=None, started=_utc(remote.created_at))
     run_jobs.append_event(existing.directory, "created", job_id=remote.id, status=remote.status)
     return find(token)
+
+
+class RefusedError(JobError):
+    """OpenAI refused to create the job because its fine-tuning is winding down; the message names the cutoff."""
+
+
+def _refused(exc: Exception, token: str, model: str) -> None:
+    """Raise RefusedError when `exc` is the wind-down's refusal: the stored job says "refused" with the sentence,
+    and its ledger line is settled at $0 (no job, nothing billed)."""
+    from openai_ft import ledger, winddown
+
+    try:
+        sentence = winddown.refusal(exc, model)
+    except Exception:  # noqa: BLE001 - an unreadable price table: report what OpenAI said, as usual
+        sentence = None
+    if sentence is None:
+        return
+    _update(token, status=winddown.REFUSED_STATUS, error=sentence)
+    ledger.void_job(token, "refused by OpenAI (fine-tuning wind-down): no job, nothing billed")
+    raise RefusedError(sentence) from None
 
 
 def _remote_job_quietly(client, token):
@@ -197,7 +221,7 @@ def sync(ref: str, *, api_key: str | None = None, client=None):
     try:
         remote = client.fine_tuning.jobs.retrieve(job.job_id)
         fresh = client.fine_tuning.jobs.list_events(job.job_id, limit=100).data
-        checkpoints = client.fine_tuning.jobs.checkpoints.list(job.job_id, limit=100).data
+        checkpoints = _checkpoints(client, job.job_id)
     except Exception as exc:  # noqa: BLE001
         from openai_ft.client import describe
 
@@ -222,6 +246,16 @@ def sync(ref: str, *, api_key: str | None = None, client=None):
                               fine_tuned_model=remote.fine_tuned_model)
     _update(job.token, **values)
     return find(job.token)
+
+
+def _checkpoints(client, job_id: str) -> list:
+    """The job's checkpoints; none from an OpenAI-compatible server that has no checkpoints endpoint (404)."""
+    import openai
+
+    try:
+        return client.fine_tuning.jobs.checkpoints.list(job_id, limit=100).data
+    except openai.NotFoundError:
+        return []
 
 
 def cancel(ref: str, *, api_key: str | None = None, client=None):

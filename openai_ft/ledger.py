@@ -54,6 +54,18 @@ def settle_job(token: str, model: str, trained_tokens: int, job_id: str) -> floa
     return actual
 
 
+def void_job(token: str, note: str) -> None:
+    """A job OpenAI never created (refused): its line costs $0, so no budget or total counts its estimate."""
+    import store
+    from sqlalchemy import select
+    from store.tables import LedgerEntry
+
+    with store.session() as s:
+        row = s.scalars(select(LedgerEntry).where(LedgerEntry.job_token == token)).first()
+        if row is not None:
+            row.actual_usd, row.trained_tokens, row.note = 0.0, 0, note
+
+
 def record_inference(model: str, prompt_tokens: int, completion_tokens: int, source: str,
                      own_key: bool = False) -> float | None:
     """Billed tokens of one OpenAI call; never raises (spend tracking must not break a chat)."""

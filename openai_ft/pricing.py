@@ -1,12 +1,16 @@
-"""The price table (prices.yaml): dollars per 1M tokens for training and inference, with a date and a source.
+"""The price table (prices.yaml): dollars per 1M tokens for training and inference, with a date and a source, and
+when OpenAI stops fine-tuning each model and retires it, with the stages of its fine-tuning wind-down.
 
 Prices change, so they live in YAML the user can edit (in the OpenAI tab); the edited copy goes to
-PHARMATUNE_OPENAI_PRICES or $PHARMATUNE_DATA/openai_prices.yaml and wins over the packaged default.
+PHARMATUNE_OPENAI_PRICES or $PHARMATUNE_DATA/openai_prices.yaml and wins over the packaged default. A copy saved
+before the dates existed gets them from the packaged table (rows it has, the wind-down), so it never hides them.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from errors import UserError
@@ -18,6 +22,55 @@ PER = 1_000_000
 
 class PriceError(UserError, ValueError):
     """The price table is not usable; the message names the file and the field."""
+
+
+DATE_FIELDS = ("fine_tuning_until", "retires")
+
+
+@dataclass(frozen=True)
+class ModelDates:
+    """When OpenAI refuses new fine-tuning jobs on a model (from `fine_tuning_until` on) and when the model and
+    its fine-tunes stop answering (`retires`), with where that was read and which of the two is uncertain."""
+
+    fine_tuning_until: date | None
+    retires: date | None
+    source: str
+    as_of: date
+    uncertain: frozenset[str] = frozenset()
+    note: str = ""
+
+    def certain(self, field: str) -> bool:
+        return field not in self.uncertain
+
+
+@dataclass(frozen=True)
+class Stage:
+    """From `date` on, OpenAI refuses new fine-tuning jobs to the organisations `who` describes."""
+
+    date: date
+    who: str
+    certain: bool = True
+
+
+@dataclass(frozen=True)
+class WindDown:
+    """OpenAI's self-serve fine-tuning wind-down: its stages, oldest first; the last one closes it for everyone."""
+
+    stages: tuple[Stage, ...]
+    source: str
+    as_of: date
+    note: str = ""
+
+    @property
+    def final(self) -> Stage:
+        return self.stages[-1]
+
+    def days_left(self, today: date) -> int:
+        """Days from `today` to the last stage's date (negative once it has passed)."""
+        return (self.final.date - today).days
+
+    def passed(self, today: date) -> list[Stage]:
+        return [s for s in self.stages if s.date <= today]
 
 
 @dataclass(frozen=True)
@@ -32,6 +85,7 @@ class Price:
     status: str
     source: str
     reference_time: dict | None = None
+    dates: ModelDates | None = None
 
     @property
     def confirmed(self) -> bool:
@@ -44,6 +98,7 @@ class PriceTable:
     path: str
     models: dict[str, Price]
     aliases: dict[str, str]
+    wind_down: WindDown | None = None
 
     def resolve(self, model: str) -> Price | None:
         """The row for a model name, an alias, an `openai:` reference or an `ft:<base>:...` id."""
@@ -78,6 +133,77 @@ def user_file() -> Path:
 def current_file() -> Path:
     path = user_file()
     return path if path.is_file() else DEFAULT_FILE
+
+
+def _date(value, where: str) -> date:
+    """A YYYY-MM-DD date (YAML reads an unquoted one as a date already), or PriceError naming `where`."""
+    if isinstance(value, date) and not hasattr(value, "hour"):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise PriceError(f"{where}: {value!r} is not a date; write it as YYYY-MM-DD (e.g. \"2027-01-06\").") from None
+
+
+def _text(value) -> str:
+    return str(value or "").strip()
+
+
+def _model_dates(row: dict, where: str) -> ModelDates | None:
+    given = {key: row.get(key) for key in DATE_FIELDS if row.get(key) is not None}
+    meta = row.get("dates")
+    if not given:
+        if meta is not None:
+            raise PriceError(f"{where}.dates: give fine_tuning_until or retires (YYYY-MM-DD) with it, or remove it.")
+        return None
+    if not isinstance(meta, dict) or not _text(meta.get("source")):
+        raise PriceError(f"{where}.dates.source: say where {' and '.join(given)} come(s) from "
+                         "(dates: {source: ..., as_of: YYYY-MM-DD}).")
+    values = {key: _date(value, f"{where}.{key}") for key, value in given.items()}
+    if "fine_tuning_until" in values and "retires" in values and values["fine_tuning_until"] > values["retires"]:
+        raise PriceError(f"{where}.fine_tuning_until: {values['fine_tuning_until']} is after retires "
+                         f"({values['retires']}); a retired model cannot be fine-tuned.")
+    if meta.get("as_of") is None:
+        raise PriceError(f"{where}.dates.as_of: say when these dates were read (YYYY-MM-DD).")
+    uncertain = meta.get("uncertain") or []
+    if isinstance(uncertain, str):
+        uncertain = [uncertain]
+    if not isinstance(uncertain, list) or any(u not in DATE_FIELDS for u in uncertain):
+        raise PriceError(f"{where}.dates.uncertain: a list of {' and '.join(DATE_FIELDS)}, not {uncertain!r}.")
+    return ModelDates(values.get("fine_tuning_until"), values.get("retires"), _text(meta["source"]),
+                      _date(meta["as_of"], f"{where}.dates.as_of"), frozenset(uncertain), _text(meta.get("note")))
+
+
+def _wind_down(spec, where: str) -> WindDown | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise PriceError(f"{where}: must be a mapping with source, as_of and stages.")
+    if not _text(spec.get("source")):
+        raise PriceError(f"{where}.source: say where the wind-down's dates come from.")
+    if spec.get("as_of") is None:
+        raise PriceError(f"{where}.as_of: say when these dates were read (YYYY-MM-DD).")
+    stages = spec.get("stages")
+    if not isinstance(stages, list) or not stages:
+        raise PriceError(f"{where}.stages: give at least one stage ({{date: YYYY-MM-DD, who: ...}}).")
+    out: list[Stage] = []
+    for i, stage in enumerate(stages):
+        at = f"{where}.stages[{i}]"
+        if not isinstance(stage, dict):
+            raise PriceError(f"{at}: must be a mapping with date and who.")
+        if stage.get("date") is None:
+            raise PriceError(f"{at}.date: say from when new jobs are refused (YYYY-MM-DD).")
+        day = _date(stage["date"], f"{at}.date")
+        if not _text(stage.get("who")):
+            raise PriceError(f"{at}.who: say whose new jobs are refused from {day}.")
+        certain = stage.get("certain", True)
+        if not isinstance(certain, bool):
+            raise PriceError(f"{at}.certain: must be true or false, not {certain!r}.")
+        if out and day <= out[-1].date:
+            raise PriceError(f"{at}.date: {day} is not after the stage before it ({out[-1].date}); list the stages "
+                             "oldest first.")
+        out.append(Stage(day, _text(stage["who"]), certain))
+    return WindDown(tuple(out), _text(spec["source"]), _date(spec["as_of"], f"{where}.as_of"), _text(spec.get("note")))
 
 
 def parse(text: str, source: str) -> PriceTable:
@@ -119,14 +245,15 @@ def parse(text: str, source: str) -> PriceTable:
             raise PriceError(f"{source}, models.{name}.reference_time: needs trained_tokens and seconds.")
         rows[str(name)] = Price(str(name), **values, max_tokens_per_example=limit,
                                 status=str(row.get("status") or "to be confirmed"), source=str(row["source"]),
-                                reference_time=reference)
+                                reference_time=reference, dates=_model_dates(row, f"{source}, models.{name}"))
     aliases = spec.get("aliases") or {}
     if not isinstance(aliases, dict):
         raise PriceError(f"{source}, aliases: must map names to rows of models.")
     for alias, target in aliases.items():
         if target not in rows:
             raise PriceError(f"{source}, aliases.{alias}: {target!r} is not a row of models.")
-    return PriceTable(str(spec["as_of"]), source, rows, {str(k): str(v) for k, v in aliases.items()})
+    return PriceTable(str(spec["as_of"]), source, rows, {str(k): str(v) for k, v in aliases.items()},
+                      _wind_down(spec.get("wind_down"), f"{source}, wind_down"))
 
 
 def load(path: str | Path | None = None) -> PriceTable:
@@ -135,7 +262,21 @@ def load(path: str | Path | None = None) -> PriceTable:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise PriceError(f"{path}: cannot read the price table ({exc.strerror}).") from None
-    return parse(text, str(path))
+    table = parse(text, str(path))
+    return table if path.resolve() == DEFAULT_FILE.resolve() else with_default_dates(table)
+
+
+def with_default_dates(table: PriceTable) -> PriceTable:
+    """A user's table with the packaged wind-down and model dates where it has none of its own (a copy saved
+    before the dates existed); what it says itself always wins."""
+    if table.wind_down is not None and all(row.dates is not None for row in table.models.values()):
+        return table
+    default = parse(DEFAULT_FILE.read_text(encoding="utf-8"), str(DEFAULT_FILE))
+    rows = {}
+    for name, row in table.models.items():
+        packaged = default.models.get(name)
+        rows[name] = row if row.dates or packaged is None else dataclasses.replace(row, dates=packaged.dates)
+    return dataclasses.replace(table, models=rows, wind_down=table.wind_down or default.wind_down)
 
 
 def save(text: str) -> Path:

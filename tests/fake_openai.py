@@ -7,11 +7,13 @@ events) → succeeded (checkpoints, trained_tokens, fine_tuned_model). A create 
 seen returns the job it made then, as a real idempotent API does.
 
 Faults are injected with `fail(path, kind, times=1, **options)`: "401", "429" (with Retry-After: `retry_after`
-seconds), "500", or "timeout": the request is processed (so a create that "timed out" really made its job), then
-the answer is held back until the client hangs up (its own timeout fired) or the test calls `release()`. The
-server never answers first, so the client's timeout always wins however slow the machine is, and the client's
-timeout can be short. `abandoned` counts the held answers whose client hung up (`wait_abandoned(n)` waits
-for it).
+seconds), "404" (a server without that endpoint), "500", "winddown" or "timeout". "timeout": the request is
+processed (so a create that "timed out" really made its job), then the answer is held back until the client hangs
+up (its own timeout fired) or the test calls `release()`. The server never answers first, so the client's timeout
+always wins however slow the machine is, and the client's timeout can be short. `abandoned` counts the held
+answers whose client hung up (`wait_abandoned(n)` waits for it). "winddown": a 403 (permission denied) with
+WINDDOWN_MESSAGE, the way OpenAI refuses a job creation to an organisation its fine-tuning wind-down has cut off
+(reports describe a 403 on POST /fine_tuning/jobs; the wording is a stand-in, OpenAI's own may differ).
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 VALID_KEY = "sk-test-valid"
+WINDDOWN_MESSAGE = ("Creating fine-tuning jobs is no longer available for this organization. Inference on existing "
+                    "fine-tuned models remains available until their base models are deprecated.")
 
 
 def _error(message: str, code: str | None = None, type_: str = "invalid_request_error") -> dict:
@@ -38,6 +42,9 @@ class FakeOpenAI:
         self.reply = reply
         self.key = key
         self.trained_tokens = trained_tokens  # None: 1,000 per epoch
+        # (token, logprob) alternatives of the first answer token when a request asks for logprobs; None: the
+        # reply's first word, certain. The model "no-logprobs" refuses logprobs, as reasoning models do.
+        self.top_logprobs: list[tuple[str, float]] | None = None
         self.requests: list[dict] = []  # JSON bodies of POST requests
         self.headers: list[dict] = []
         self.calls: list[tuple[str, str]] = []  # (method, path) of every request, faults included
@@ -85,6 +92,10 @@ class FakeOpenAI:
                 if fault and fault["kind"] == "429":
                     return self._json(429, _error("Rate limit reached for requests.", "rate_limit_exceeded",
                                                   "requests"), {"Retry-After": str(fault.get("retry_after", 1))})
+                if fault and fault["kind"] == "404":
+                    return self._json(404, _error(f"Unknown path {path}"))
+                if fault and fault["kind"] == "winddown":
+                    return self._json(403, _error(WINDDOWN_MESSAGE, "fine_tuning_unavailable"))
                 if fault and fault["kind"] == "500":
                     return self._json(500, _error("The server had an error while processing your request.",
                                                   None, "server_error"))
@@ -207,11 +218,17 @@ class FakeOpenAI:
         prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
                  "total_tokens": prompt_tokens + len(words)}
+        if body.get("logprobs") and body.get("model") == "no-logprobs":
+            return 400, _error("This model does not support logprobs.", "invalid_request_error"), None
         if not body.get("stream"):
+            choice = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "".join(words)}}
+            if body.get("logprobs"):
+                top = (self.top_logprobs or [(words[0], 0.0)])[: body.get("top_logprobs") or 1]
+                choice["logprobs"] = {"content": [{"token": top[0][0], "logprob": top[0][1], "bytes": None,
+                                                   "top_logprobs": [{"token": t, "logprob": lp, "bytes": None}
+                                                                    for t, lp in top]}]}
             return 200, {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
-                         "choices": [{"index": 0, "finish_reason": "stop",
-                                      "message": {"role": "assistant", "content": "".join(words)}}],
-                         "usage": usage}, None
+                         "choices": [choice], "usage": usage}, None
 
         def stream(handler):
             handler.send_response(200)

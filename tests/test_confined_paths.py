@@ -76,7 +76,7 @@ def test_the_exfiltration_chain_is_refused_at_its_first_step_over_http(outside, 
     app = App(tmp_path, env={"PHARMATUNE_ALLOWED_ROOTS": ""})
     try:
         client = Client(app.url, verbose=False)
-        summary, _findings = client.predict(None, str(outside), "train", "gpt-4o-mini", "3", api_name="/on_estimate")
+        summary, *_ = client.predict(None, str(outside), "train", "gpt-4o-mini", "3", api_name="/on_estimate")
         assert "outside the folders this app reads" in summary and "not for visitors" not in summary
         assert not (app.data / "openai").exists() or not any((app.data / "openai").iterdir())
         assert "Traceback" not in app.log_path.read_text()

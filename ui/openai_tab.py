@@ -1,12 +1,16 @@
-"""OpenAI tab: check and estimate (no key), launch and follow jobs (key), the cost ledger, the price table.
+"""OpenAI tab: the fine-tuning wind-down's dates, check and estimate (no key), launch and follow jobs (key), train
+the same file locally instead, the cost ledger, the price table.
 
 The functions above `build` hold the logic and know nothing of Gradio, so tests drive them directly. The key
 lives in a gr.State (server memory, this browser session only) and is passed to each call; it is never
-written anywhere. The jobs table refreshes on a timer: each tick asks OpenAI about the jobs still running.
+written anywhere. The jobs table refreshes on a timer: each tick asks OpenAI about the jobs still running (and
+redraws the wind-down's days left).
 """
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import errors
@@ -212,6 +216,169 @@ def ledger_view():
             pd.DataFrame(rows, columns=ledger.COLUMNS))
 
 
+# -- the wind-down ---------------------------------------------------------------------------------------------
+def winddown_markdown(day: date | None = None, table=None) -> str:
+    """The dates at the top of the tab: the wind-down's stages with the days left to the last, and each model's
+    last day for new jobs and its retirement (uncertain ones marked)."""
+    from openai_ft import pricing, winddown
+
+    table = table or pricing.load()
+    day = day or winddown.today()
+    wind = table.wind_down
+    if wind is None:
+        return strings.OPENAI_WINDDOWN_NONE
+    left = wind.days_left(day)
+    when = (strings.OPENAI_WINDDOWN_LEFT.format(days=winddown.days(left)) if left > 0 else strings.OPENAI_WINDDOWN_TODAY
+            if left == 0 else strings.OPENAI_WINDDOWN_CLOSED.format(days=winddown.days(-left)))
+    lines = [strings.OPENAI_WINDDOWN_HEAD.format(final=wind.final.date, left=when), "",
+             "| from | new fine-tuning jobs refused to | |", "|---|---|---|"]
+    for stage in wind.stages:
+        state = "in force" if stage.date <= day else f"in {winddown.days((stage.date - day).days)}"
+        mark = "" if stage.certain else " (not confirmed)"
+        lines.append(f"| **{stage.date}** | {stage.who}{mark} | {state} |")
+    lines += ["", "| model | new jobs until | retires (its fine-tunes stop answering) |", "|---|---|---|"]
+    for row in table.models.values():
+        d = row.dates
+        if d is None:
+            lines.append(f"| {row.model} | {wind.final.date} (wind-down) | unknown |")
+            continue
+        until = d.fine_tuning_until or wind.final.date
+        lines.append(f"| {row.model} | {_date_cell(until, day, d.certain('fine_tuning_until'), 'closed')} | "
+                     f"{_date_cell(d.retires, day, d.certain('retires'), 'retired') if d.retires else 'not announced'} |")
+    note = wind.note.rstrip(".") + "." if wind.note else ""
+    lines += ["", strings.OPENAI_WINDDOWN_FOOT.format(source=wind.source, as_of=wind.as_of, note=note)]
+    return "\n".join(lines)
+
+
+def _date_cell(value: date, day: date, certain: bool, past: str) -> str:
+    mark = "" if certain else " (not confirmed)"
+    return f"{past} {value}{mark}" if value <= day else f"{value}{mark}"
+
+
+def launch_warning(model: str | None, day: date | None = None) -> str:
+    """What a launch on `model` faces today, said before it is made (empty when there is nothing to say)."""
+    from openai_ft import winddown
+
+    if not (model or "").strip():
+        return ""
+    ahead = winddown.outlook(model.strip(), day)
+    if not ahead.warnings:
+        return ""
+    return f"{'⛔' if ahead.refused else '⚠️'} {ahead.text}"
+
+
+# -- train locally instead ----------------------------------------------------------------------------------------
+@dataclass
+class LocalPlan:
+    """The local LoRA run matched to an estimated OpenAI job: its config, steps and time on this machine."""
+
+    config: object  # training.config.TrainConfig
+    examples: int
+    steps: int
+    seconds: float | None  # from measured seconds per step; None: no measurement yet
+    time_note: str  # ui.finetune_form's time estimate, with its assumption
+    run_id: str | None = None
+
+
+def local_form(path: str | Path, summary: dict, base_model: str | None = None) -> dict:
+    """The Fine-tune form for the same file: LoRA on the builtin default, every example, the OpenAI job's epochs
+    (its own number, or the auto rule's), no validation split (a chat file has none)."""
+    from ui import finetune_form
+
+    return {"dataset": str(path), "base_model": base_model or finetune_form.FORM_DEFAULTS["base_model"],
+            "method": "lora", "epochs": int(summary["epochs"]), "eval_split": "none"}
+
+
+def _local_seconds(config, steps: int) -> float | None:
+    """Seconds for `steps` from the newest finished run of the same model and method (training.estimates), scaled
+    to this run's examples per step as ui.finetune_form's estimate does; None when nothing was measured."""
+    from training.estimates import measured_rate
+
+    measured = measured_rate(config)
+    if measured is None:
+        return None
+    per_step = int(config.batch_size) * int(config.grad_accum)
+    return measured["rate"] * per_step / max(int(measured["batch"]) * int(measured["accum"]), 1) * steps
+
+
+def local_plan(path: str | Path, summary: dict, base_model: str | None = None) -> LocalPlan:
+    """What "Train locally instead" would start, without reading the data or a model: cheap enough for every
+    estimate (the steps count the examples OpenAI's check counted)."""
+    from training.recipe import planned_steps
+
+    from ui import finetune_form
+
+    config = finetune_form.make_config(local_form(path, summary, base_model))
+    steps = planned_steps(config, int(summary["examples"]))
+    return LocalPlan(config, int(summary["examples"]), steps, _local_seconds(config, steps),
+                     finetune_form.time_estimate(config, steps))
+
+
+def train_locally(path: str | None, summary: dict | None, base_model: str | None = None) -> LocalPlan:
+    """Start the local LoRA run from the file just estimated (ui.finetune_form.start_training: checked first,
+    nothing starts when the check fails); the plan carries its run id."""
+    from ui import finetune_form
+
+    if not path or not summary:
+        raise TabError(strings.OPENAI_ESTIMATE_FIRST)
+    started = finetune_form.start_training(local_form(path, summary, base_model))
+    checked = started.checked
+    return LocalPlan(checked.config, checked.examples, checked.steps, _local_seconds(checked.config, checked.steps),
+                     checked.time_markdown, started.run_id)
+
+
+def comparison_markdown(summary: dict, plan: LocalPlan, day: date | None = None) -> str:
+    """OpenAI's estimate and the local run side by side: model, examples × epochs, cost, time, how long each lasts."""
+    from openai_ft import pricing, winddown
+
+    config = plan.config
+    table = pricing.load()
+    day = day or winddown.today()
+    ahead = winddown.outlook(summary["model"], day, table)
+    dates, wind = ahead.dates, table.wind_down
+    until = (dates.fine_tuning_until if dates and dates.fine_tuning_until else wind.final.date if wind else None)
+    if until is None:
+        made = "unknown"
+    elif ahead.refused:
+        made = f"⛔ no longer ({ahead.warnings[0]})"
+    else:
+        made = f"until {until} ({winddown.days((until - day).days)} left)"
+        if wind and wind.passed(day):
+            made += "; refused already if your organisation is in a group cut off earlier (see above)"
+    retires = (f"until {dates.retires}{'' if dates.certain('retires') else ' (not confirmed)'}"
+               if dates and dates.retires else "until its base model retires")
+    cost = summary.get("estimated_cost_usd")
+    source = str(summary.get("time_source") or "").removeprefix("unknown: ")
+    openai_time = (f"about {_duration(summary['estimated_seconds'])} (rate from {source}; queueing varies)"
+                   if summary.get("estimated_seconds") is not None else f"unknown ({source})")
+    rule = " (auto rule, an estimate)" if str(summary.get("epochs_rule", "")).startswith("auto") else ""
+    method = "LoRA" if config.method.name == "lora" else config.method.name
+    local_time = (f"about {_seconds(plan.seconds)} on this machine (measured seconds per step)"
+                  if plan.seconds is not None else strings.OPENAI_LOCAL_NO_MEASUREMENT.format(
+                      method=config.method.name, model=config.base_model))
+    steps = f"{plan.steps} steps (batch {config.batch_size} × grad accum {config.grad_accum})"
+    lines = ["| | OpenAI fine-tune | Train locally instead |", "|---|---|---|",
+             f"| model | `{ahead.model}` | `{config.base_model}` + {method} |",
+             f"| data | `{Path(summary['file']).name}` | the same file |",
+             f"| examples × epochs | {summary['examples']:,} × {summary['epochs']}{rule} | "
+             f"{plan.examples:,} × {config.epochs:g} = {steps} |",
+             f"| cost | {'unknown (no price)' if cost is None else f'${cost:,.2f} (estimate)'} | $0 (this machine) |",
+             f"| time | {openai_time} | {local_time} |",
+             f"| can be started | {made} | any time |",
+             f"| answers | {retires} | as long as its run folder is kept |"]
+    head = (strings.OPENAI_LOCAL_STARTED.format(run_id=plan.run_id) if plan.run_id
+            else strings.OPENAI_LOCAL_INTRO.format(model=config.base_model))
+    return "\n".join([head, "", *lines, "", plan.time_note])
+
+
+def _seconds(seconds: float) -> str:
+    """A short time to the second (the OpenAI column rounds to minutes: its queue dwarfs seconds)."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
 def build(demo=None) -> None:
     """Lay out the OpenAI tab inside the current gr.Blocks: check and estimate, launch, jobs, ledger, prices."""
     import gradio as gr
@@ -219,6 +386,7 @@ def build(demo=None) -> None:
     gr.Markdown(strings.OPENAI_INTRO)
     c: dict = {"session_key": gr.State(""),  # this browser session's key; server memory only
                "checked_path": gr.State(None), "checked_summary": gr.State(None)}
+    c["winddown"] = gr.Markdown(_winddown_or_error(), elem_id="openai-winddown")  # redrawn by the jobs timer
     c["key_box"] = gr.Textbox(label="OpenAI API key", type="password", info=strings.KEY_HELP, elem_id="openai-key")
     c["key_info"] = gr.Markdown(key_status(None), elem_id="openai-key-status")
 
@@ -231,8 +399,17 @@ def build(demo=None) -> None:
     _jobs_section(c)
     _ledger_section(c)
     _prices_section(c)
-    timer, on_tick, tick_inputs, tick_outputs = c["tick"]  # the jobs tick also redraws the ledger below it
-    timer.tick(on_tick, tick_inputs, [*tick_outputs, *c["ledger_outputs"]], show_progress="hidden")
+    button, on_estimate, inputs, outputs = c["estimate"]  # it also fills the launch section's warning and comparison
+    button.click(on_estimate, inputs, [*outputs, c["launch_warning"], c["local_view"]])
+    timer, on_tick, tick_inputs, tick_outputs = c["tick"]  # the jobs tick also redraws the ledger and the dates
+    timer.tick(on_tick, tick_inputs, [*tick_outputs, *c["ledger_outputs"], c["winddown"]], show_progress="hidden")
+
+
+def _winddown_or_error() -> str:
+    try:
+        return winddown_markdown()
+    except Exception as exc:  # noqa: BLE001 - a broken price table must not take the tab down
+        return f"{strings.ERROR_PREFIX}{readable(exc)}"
 
 
 def _estimate_section(c: dict) -> None:
@@ -261,11 +438,21 @@ def _estimate_section(c: dict) -> None:
             text, found, result = estimate_view(path, model_name, epochs_text)
         except Exception as exc:  # noqa: BLE001 - a sentence, never a stack trace
             return {summary: f"{strings.ERROR_PREFIX}{readable(exc)}", findings: [], c["checked_path"]: None,
-                    c["checked_summary"]: None}
-        return {summary: text, findings: found, c["checked_path"]: str(path), c["checked_summary"]: result}
+                    c["checked_summary"]: None, c["launch_warning"]: "", c["local_view"]: ""}
+        try:
+            warning = launch_warning(model_name)
+        except Exception as exc:  # noqa: BLE001
+            warning = f"{strings.ERROR_PREFIX}{readable(exc)}"
+        try:
+            local = comparison_markdown(result, local_plan(path, result))
+        except Exception as exc:  # noqa: BLE001 - the estimate stands without the local column
+            local = strings.OPENAI_LOCAL_PLAN_FAILED.format(error=readable(exc))
+        return {summary: text, findings: found, c["checked_path"]: str(path), c["checked_summary"]: result,
+                c["launch_warning"]: warning, c["local_view"]: local}
 
-    estimate_button.click(on_estimate, [upload, dataset, split, c["model"], c["epochs"]],
-                          [summary, findings, c["checked_path"], c["checked_summary"]])
+    # registered in build(), once the launch section's warning and comparison exist
+    c["estimate"] = (estimate_button, on_estimate, [upload, dataset, split, c["model"], c["epochs"]],
+                     [summary, findings, c["checked_path"], c["checked_summary"]])
 
 
 def _launch_section(c: dict) -> None:
@@ -279,10 +466,24 @@ def _launch_section(c: dict) -> None:
             suffix = gr.Textbox(label="Suffix of the model name", placeholder="ddi", elem_id="openai-suffix")
             batch_size = gr.Textbox(label="Batch size", value="auto", elem_id="openai-batch")
             lr_multiplier = gr.Textbox(label="Learning-rate multiplier", value="auto", elem_id="openai-lr")
-    c["launch_button"] = gr.Button("Launch fine-tuning job", elem_id="openai-launch")
+    c["launch_warning"] = gr.Markdown(elem_id="openai-launch-warning")  # filled by the estimate
+    with gr.Row():
+        c["launch_button"] = gr.Button("Launch fine-tuning job", elem_id="openai-launch")
+        local_button = gr.Button("Train locally instead", variant="primary", elem_id="openai-train-local")
     c["message"] = gr.Markdown(elem_id="openai-message")
+    c["local_view"] = gr.Markdown(elem_id="openai-local")  # OpenAI's estimate and the local run side by side
     c["launch_inputs"] = [c["checked_path"], c["checked_summary"], validation, c["model"], suffix, c["epochs"],
                           batch_size, lr_multiplier, c["session_key"]]
+
+    def on_train_local(path, result):
+        """Start the local LoRA run from the file just estimated (operator-only: it starts a job)."""
+        try:
+            plan = train_locally(path, result)
+            return {c["local_view"]: comparison_markdown(result, plan)}
+        except Exception as exc:  # noqa: BLE001
+            return {c["local_view"]: f"{strings.ERROR_PREFIX}{readable(exc)}"}
+
+    local_button.click(on_train_local, [c["checked_path"], c["checked_summary"]], [c["local_view"]])
 
 
 def _jobs_section(c: dict) -> None:
@@ -308,8 +509,8 @@ def _jobs_section(c: dict) -> None:
     def on_launch(path, result, validation_path, model_name, suffix_text, epochs_text, batch, lr, key):
         try:
             text = launch(path, result, validation_path, model_name, suffix_text, epochs_text, batch, lr, key)
-        except Exception as exc:  # noqa: BLE001
-            return {message: f"{strings.ERROR_PREFIX}{readable(exc)}"}
+        except Exception as exc:  # noqa: BLE001 - a refused job shows in the table as "refused"
+            return {message: f"{strings.ERROR_PREFIX}{readable(exc)}", jobs_table: _unless_store_fails(jobs_rows, [])}
         rows_now = jobs_rows()
         choices = [r[0] for r in rows_now]
         return {message: text, jobs_table: rows_now,
@@ -326,7 +527,8 @@ def _jobs_section(c: dict) -> None:
         choices = [r[0] for r in rows_now]
         return {jobs_table: rows_now, sync_message: problems,
                 job_pick: gr.update(choices=choices, value=ref or (choices[0] if choices else None)),
-                **(show_job(ref) if ref else {}), **dict(zip(c["ledger_outputs"], ledger_view()))}
+                **(show_job(ref) if ref else {}), **dict(zip(c["ledger_outputs"], ledger_view())),
+                c["winddown"]: _winddown_or_error()}
 
     def on_cancel(ref, key):
         from openai_ft import jobs

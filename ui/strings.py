@@ -138,6 +138,24 @@ OPENAI_SYNC_FAILED = "Could not refresh {job}: {error}"
 OPENAI_CANCELLED = "Cancelled {job_id}."
 OPENAI_PRICES_SAVED = "Saved the price table to {path}; estimates use it from now on."
 OPENAI_LEDGER_EXPORTED = "Wrote {rows} ledger row(s) to {name}."
+OPENAI_WINDDOWN_HEAD = ("### ⏳ OpenAI is winding down self-serve fine-tuning: new jobs close for everyone on "
+                        "**{final}** ({left})")
+OPENAI_WINDDOWN_LEFT = "**{days} left**"
+OPENAI_WINDDOWN_TODAY = "**closes today**"
+OPENAI_WINDDOWN_CLOSED = "**closed {days} ago**"
+OPENAI_WINDDOWN_FOOT = ("A fine-tuned model keeps answering only until its base model retires. Dates: {source} (read "
+                        "{as_of}). {note} They live in the price table at the bottom of this tab. The way off: **Train "
+                        "locally instead** (after an estimate) rebuilds the model here from the same file, and models "
+                        "trained here answer the `openai` client at `base_url=\"http://127.0.0.1:7860/v1\"`.")
+OPENAI_WINDDOWN_NONE = ("The price table in use has no wind-down dates (wind_down); OpenAI's fine-tuning closes for every "
+                        "customer on 2027-01-06 (OpenAI's API deprecations page).")
+OPENAI_LOCAL_INTRO = ("**Train locally instead** starts the run in the right-hand column: LoRA on `{model}` from the same file, "
+                      "the same examples and epochs; it costs nothing and the model stays yours.")
+OPENAI_LOCAL_STARTED = ("🚀 Started **`{run_id}`**: watch it in the **Fine-tune** tab (pick it in the run list). When "
+                        "it is done, `run:{run_id}` is in the Chat and Evaluate lists; evaluate it and the OpenAI model "
+                        "on the same benchmark and compare the two rows in the **Leaderboard** tab's compare.")
+OPENAI_LOCAL_NO_MEASUREMENT = "no measurement yet (no finished {method} run of {model} on this machine)"
+OPENAI_LOCAL_PLAN_FAILED = "Train locally: {error}"
 
 STUDY_INTRO = ("Run a **hyperparameter search** (Optuna: TPE, random or grid sampling; successive halving, Hyperband, "
                "median or patience pruning; two-phase or early-score protocol) or one of the **studies** (LoRA rank, "

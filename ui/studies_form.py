@@ -8,6 +8,7 @@ run ...`) and run_config shows a run's config.yaml with the command that replays
 optuna or Gradio."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ui import finetune_form, strings
@@ -162,7 +163,7 @@ def _whole_list(form: dict, name: str, label: str) -> list:
             number = float(item)
         except ValueError:
             number = None
-        if number is None or number != int(number) or number < 1:
+        if number is None or not math.isfinite(number) or number != int(number) or number < 1:  # nan, 1e400
             extra = f" or {', '.join(allowed_words)}" if allowed_words else ""
             raise InputProblem(strings.STUDY_BAD_LIST.format(label=label, name=name, item=item, extra=extra))
         out.append(int(number))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,18 @@ def write_jsonl(path, rows) -> str:
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows),
                     encoding="utf-8")
     return str(path)
+
+
+TODAY = date(2026, 12, 1)  # the wind-down's middle: two stages in force, 36 days to the last
+
+
+@pytest.fixture(autouse=True)
+def fixed_today(monkeypatch):
+    """Every test here sees the same day, so the wind-down's warnings and refusals do not change with the clock."""
+    from openai_ft import winddown
+
+    monkeypatch.setattr(winddown, "today", lambda: TODAY)
+    return TODAY
 
 
 @pytest.fixture

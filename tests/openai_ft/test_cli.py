@@ -25,6 +25,7 @@ def test_estimate_prints_a_json_summary_last(app_dirs, train_file):
     assert summary["estimated_cost_usd"] == round(3 * per_epoch * 25 / 1e6, 2)
     assert set(summary["cost_by_epochs_usd"]) == {"1", "3", "5"}
     assert "12 examples" in done.stderr
+    assert "[wind-down] " in done.stderr and "2027-01-06" in done.stderr  # OpenAI's cutoff, at any date
 
 
 def test_estimate_of_a_bad_file_lists_findings_and_exits_1(app_dirs, tmp_path):

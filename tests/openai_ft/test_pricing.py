@@ -23,7 +23,7 @@ def test_inference_cost_uses_fine_tuned_rates_for_ft_models():
 
 @pytest.mark.parametrize("change,message", [
     (lambda t: t.replace("training: 25.00", "training: cheap", 1), r"models.gpt-4o-2024-08-06.training: must be a number"),
-    (lambda t: t.replace('as_of: "2025-06-01"', "as_of:"), r"as_of: say when"),
+    (lambda t: t.replace('as_of: "2026-12-01"\ncurrency', 'as_of:\ncurrency'), r"as_of: say when"),
     (lambda t: t.replace("gpt-4o: gpt-4o-2024-08-06", "gpt-4o: gpt-5-2030"), r"aliases.gpt-4o: 'gpt-5-2030' is not a row"),
     (lambda t: t + "\n  bad: [unclosed", r"line \d+: not valid YAML"),
     (lambda t: t.replace('source: "openai.com/api/pricing (fine-tuning table)"\n', 'source: ""\n', 1),

@@ -98,6 +98,8 @@ def test_study_forms_become_study_configs(kind, fields, expected):
     (dict(kind="lora-rank", ranks="1, big"), r"Ranks \(ranks\): 'big' is not a whole number of at least 1 or intrinsic"),
     (dict(kind="data-efficiency", sizes=""), r"Training sizes \(sizes\) is empty"),
     (dict(kind="lora-rank", ranks="0"), r"Ranks \(ranks\): '0'"),
+    (dict(kind="lora-rank", ranks="1e400"), r"Ranks \(ranks\): '1e400' is not a whole number"),
+    (dict(kind="lora-rank", ranks="nan"), r"Ranks \(ranks\): 'nan' is not a whole number"),
 ])
 def test_bad_input_names_the_field_and_starts_nothing(isolated_runs, fields, message):
     with pytest.raises(st.InputProblem, match=message):
