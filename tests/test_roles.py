@@ -15,7 +15,8 @@ OPERATOR_ONLY = {  # what a viewer must never do; the guard locks these and any 
     ("finetune_tab", "on_export"), ("finetune_tab", "on_upload"), ("evaluate_tab", "on_start"),
     ("evaluate_tab", "on_cancel"), ("studies_tab", "on_start"), ("studies_tab", "on_cancel"),
     ("studies_tab", "on_train"), ("studies_tab", "on_evaluate"), ("openai_tab", "on_launch"),
-    ("openai_tab", "on_cancel"), ("openai_tab", "on_save_prices"), ("openai_tab", "on_train_local"), ("data_tab", "on_export"), ("data_tab", "on_split"),
+    ("openai_tab", "on_cancel"), ("openai_tab", "on_save_prices"), ("openai_tab", "on_train_local"),
+    ("data_tab", "on_export"), ("data_tab", "on_split"),
 }
 
 
