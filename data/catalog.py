@@ -68,3 +68,21 @@ def choices() -> list[tuple[str, str]]:
     out += [(f"shared: {name} — {spec.description}", f"shared:{name}")
             for name, spec in shared.SHARED.items() if shared.is_available(name)]
     return out
+
+
+def load_preferences(ref: str, split: str = "train", **options) -> list:
+    """Valid preference examples (data.records.Preference) of one split; invalid data raises DataError with
+    line-numbered findings, a chat file one naming what it is."""
+    from data.validation import load_preferences as load_file
+
+    return load_file(file_for(ref, split), **options)
+
+
+def is_preference_set(ref: str, split: str = "train") -> bool:
+    """Whether the set's first row is a preference example (prompt/chosen/rejected, OpenAI's preference form, KTO)."""
+    from data.validation import preference_kind
+
+    try:
+        return preference_kind(file_for(ref, split)) is not None
+    except DataError:
+        return False

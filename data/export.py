@@ -50,3 +50,22 @@ def _write_table(records: list[Record], path: Path, kind: str) -> Path:
         with atomic_write(path, "wb") as fh:
             pq.write_table(table, fh)
     return path
+
+
+PREFERENCE_EXPORT_FORMATS = ["preference", "openai_preference", "kto"]
+
+
+def write_preferences(records: list, path: str | Path, fmt: str = "preference") -> Path:
+    """Preference examples -> JSONL in one of formats.PREFERENCE_FORMATS, all or nothing; writing pairs as kto
+    unpairs them (each pair: its chosen answer desirable, its rejected one not)."""
+    path = Path(path)
+    dump = formats.get_preference(fmt).dump
+    with atomic_write(path) as fh:
+        for number, record in enumerate(records, 1):
+            for one in (record.unpair() if fmt == "kto" else [record]):
+                try:
+                    row = dump(one)
+                except DataError as exc:
+                    raise DataError(f"record {number}: {exc}") from None
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path

@@ -282,3 +282,172 @@ def dump_table_row(record: Record) -> dict:
     for key, value in record.meta.items():
         row.setdefault(key, json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value)
     return row
+
+
+# --- preference formats: a prompt and answers ranked (DPO, ORPO) or labelled (KTO) -------------------------------
+# parse(obj) -> data.records.Preference; dump(Preference) -> dict. Answers may be strings or message lists (TRL's
+# standard and conversational forms). Here `field(side, i=None, key="content")` names a side ("prompt", "chosen",
+# "rejected", "completion"), or its message i, in the user's own keys for the findings.
+
+def _messages(value, key: str, *, answer: bool) -> tuple[list[dict], bool]:
+    """A side as chat messages, and whether the file gave it as plain text. An answer given as a string is one
+    assistant turn; a prompt given as a string is one user turn."""
+    if isinstance(value, str):
+        return [{"role": "assistant" if answer else "user", "content": value}], True
+    if value is None:
+        raise RowProblem(key, f'missing field "{key}"')
+    if isinstance(value, dict) and isinstance(value.get("messages"), list):  # {"messages": [...]} as a side
+        value = value["messages"]
+        key = f"{key}.messages"
+    if not isinstance(value, list) or not value:
+        raise RowProblem(key, f'"{key}" must be a string or a non-empty list of messages', "wrong_type")
+    out = []
+    for i, message in enumerate(value):
+        if not isinstance(message, dict):
+            raise RowProblem(f"{key}[{i}]", "each message must be an object with role and content", "wrong_type")
+        role = message.get("role")
+        if not isinstance(role, str):
+            raise RowProblem(f"{key}[{i}].role", f'missing field "role" in message {i}')
+        out.append({"role": role, "content": _content(message.get("content"), f"{key}[{i}].content")})
+    return out, False
+
+
+def _common_prefix(a: list[dict], b: list[dict]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) - 1 and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _parse_preference(obj: dict):
+    from data.records import Preference
+
+    if "prompt" not in obj and isinstance(obj.get("chosen"), list) and isinstance(obj.get("rejected"), list):
+        # TRL's implicit prompt: chosen and rejected are whole conversations that share the prompt turns
+        chosen, _ = _messages(obj["chosen"], "chosen", answer=True)
+        rejected, _ = _messages(obj["rejected"], "rejected", answer=True)
+        n = _common_prefix(chosen, rejected)
+        if n == 0:
+            raise RowProblem("prompt", 'missing field "prompt" (and chosen and rejected share no prompt turns)')
+        return Preference(chosen[:n], chosen[n:], rejected[n:], meta=_rest(obj, {"chosen", "rejected"}))
+    prompt, text = _messages(obj.get("prompt"), "prompt", answer=False)
+    chosen, chosen_text = _messages(obj.get("chosen"), "chosen", answer=True)
+    rejected, rejected_text = _messages(obj.get("rejected"), "rejected", answer=True)
+    return Preference(prompt, chosen, rejected, meta=_rest(obj, {"prompt", "chosen", "rejected"}),
+                      text=text and chosen_text and rejected_text)
+
+
+def _side_value(messages: list[dict], text: bool, answer: bool):
+    if text and len(messages) == 1 and messages[0]["role"] == ("assistant" if answer else "user"):
+        return messages[0]["content"]
+    return messages
+
+
+def _prompt_value(record) -> str | list[dict]:
+    """The prompt as a string when the record came as text and is one user turn (a system turn is kept as a
+    message list: a string has nowhere to put it)."""
+    return _side_value(record.prompt, record.text, answer=False)
+
+
+def _need_pair(record, fmt: str):
+    if not record.paired:
+        raise DataError(f"{fmt} holds a chosen and a rejected answer; this example is a single labelled completion "
+                        "(KTO). Write it as kto instead.")
+
+
+def _dump_preference(record) -> dict:
+    _need_pair(record, "preference")
+    out = {"prompt": _prompt_value(record), "chosen": _side_value(record.chosen, record.text, True),
+           "rejected": _side_value(record.rejected, record.text, True)}
+    return {**out, "meta": record.meta} if record.meta else out
+
+
+def _parse_openai_preference(obj: dict):
+    from data.records import Preference
+
+    source = obj.get("input")
+    if source is None:
+        raise RowProblem("input", 'missing field "input"')
+    if not isinstance(source, dict) or not isinstance(source.get("messages"), list):
+        raise RowProblem("input.messages", '"input" must be an object with a "messages" list', "wrong_type")
+    prompt, _ = _messages(source["messages"], "input.messages", answer=False)
+    chosen, _ = _messages(obj.get("preferred_output"), "preferred_output", answer=True)
+    rejected, _ = _messages(obj.get("non_preferred_output"), "non_preferred_output", answer=True)
+    return Preference(prompt, chosen, rejected,
+                      meta=_rest(obj, {"input", "preferred_output", "non_preferred_output"}))
+
+
+def _dump_openai_preference(record) -> dict:
+    _need_pair(record, "openai_preference")
+    return {"input": {"messages": record.prompt, "tools": [], "parallel_tool_calls": True},
+            "preferred_output": record.chosen, "non_preferred_output": record.rejected}
+
+
+def _parse_kto(obj: dict):
+    from data.records import Preference
+
+    prompt, text = _messages(obj.get("prompt"), "prompt", answer=False)
+    completion, completion_text = _messages(obj.get("completion"), "completion", answer=True)
+    label = obj.get("label")
+    if label is None:
+        raise RowProblem("label", 'missing field "label" (true: the completion is desirable, false: it is not)')
+    if not isinstance(label, bool):
+        raise RowProblem("label", f'"label" must be true or false, not {label!r}', "wrong_type")
+    return Preference(prompt, completion=completion, label=label, meta=_rest(obj, {"prompt", "completion", "label"}),
+                      text=text and completion_text)
+
+
+def _dump_kto(record) -> dict:
+    if record.paired:
+        raise DataError("kto holds one completion with a label; this example is a pair. Write it as preference, or "
+                        "unpair it first (each pair gives a desirable and an undesirable completion).")
+    out = {"prompt": _prompt_value(record), "completion": _side_value(record.completion, record.text, True),
+           "label": bool(record.label)}
+    return {**out, "meta": record.meta} if record.meta else out
+
+
+def _side_names(prompt: str, chosen: str, rejected: str) -> Callable[[str, int | None, str], str]:
+    """side ("prompt", "chosen", "rejected", "completion") and message index -> the user's field name."""
+    names = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+
+    def name(side: str, i: int | None = None, key: str = "content") -> str:
+        base = names.get(side, side)
+        return base if i is None else f"{base}[{i}].{key}"
+
+    return name
+
+
+PREFERENCE_FORMATS: dict[str, Format] = {
+    "preference": Format("preference", 'paired preferences, TRL\'s form: {"prompt", "chosen", "rejected"} (strings or '
+                         "message lists)", _parse_preference, _dump_preference,
+                         _side_names("prompt", "chosen", "rejected")),
+    "openai_preference": Format("openai_preference", 'OpenAI preference fine-tuning JSONL: {"input": {"messages"}, '
+                                '"preferred_output", "non_preferred_output"}', _parse_openai_preference,
+                                _dump_openai_preference,
+                                _side_names("input.messages", "preferred_output", "non_preferred_output")),
+    "kto": Format("kto", 'unpaired preferences (KTO): {"prompt", "completion", "label": true|false}', _parse_kto,
+                  _dump_kto, _side_names("prompt", "completion", "completion")),
+}
+PAIRED_KEYS = ("chosen", "rejected", "preferred_output", "non_preferred_output")
+
+
+def detect_preference(obj) -> str | None:
+    """The preference format whose keys the object has, or None (KTO only with a true/false label, so a
+    prompt/completion chat file with a text label stays a chat file)."""
+    if not isinstance(obj, dict):
+        return None
+    if "preferred_output" in obj or "non_preferred_output" in obj:
+        return "openai_preference"
+    if "chosen" in obj or "rejected" in obj:
+        return "preference"
+    if "completion" in obj and isinstance(obj.get("label"), bool):
+        return "kto"
+    return None
+
+
+def get_preference(name: str) -> Format:
+    if name not in PREFERENCE_FORMATS:
+        close = difflib.get_close_matches(name, PREFERENCE_FORMATS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise DataError(f"Unknown preference format {name!r}.{hint} Known: {', '.join(PREFERENCE_FORMATS)}.")
+    return PREFERENCE_FORMATS[name]

@@ -63,6 +63,68 @@ class Record:
 
 
 @dataclass
+class Preference:
+    """One preference example: the prompt (chat messages up to the answer) and either a pair of answers, chosen
+    over rejected (DPO, ORPO), or one completion with a label, desirable or not (KTO). Answers are message lists
+    (usually one assistant turn). `text` records that the file gave plain strings, so writing it back keeps them."""
+
+    prompt: list[dict]
+    chosen: list[dict] | None = None
+    rejected: list[dict] | None = None
+    completion: list[dict] | None = None
+    label: bool | None = None  # KTO: the completion is desirable
+    meta: dict = field(default_factory=dict)
+    text: bool = False
+
+    @property
+    def paired(self) -> bool:
+        return self.chosen is not None and self.rejected is not None
+
+    @classmethod
+    def pair(cls, prompt: str | list[dict], chosen: str, rejected: str, *, system: str | None = None,
+             **meta) -> "Preference":
+        """The common case: a prompt (a string, or chat messages) and two answers as strings."""
+        return cls(_prompt_messages(prompt, system), [_answer(chosen)], [_answer(rejected)],
+                   meta={k: v for k, v in meta.items() if v is not None})
+
+    @classmethod
+    def unpaired(cls, prompt: str | list[dict], completion: str, label: bool, *, system: str | None = None,
+                 **meta) -> "Preference":
+        return cls(_prompt_messages(prompt, system), completion=[_answer(completion)], label=bool(label),
+                   meta={k: v for k, v in meta.items() if v is not None})
+
+    def unpair(self) -> list["Preference"]:
+        """KTO's view of a pair: the chosen answer desirable, the rejected one not."""
+        if not self.paired:
+            return [self]
+        return [Preference(self.prompt, completion=self.chosen, label=True, meta=self.meta, text=self.text),
+                Preference(self.prompt, completion=self.rejected, label=False, meta=self.meta, text=self.text)]
+
+    @property
+    def prompt_text(self) -> str:
+        return "\n\n".join(m["content"] for m in self.prompt)
+
+    def answers(self) -> list[list[dict]]:
+        return [a for a in (self.chosen, self.rejected, self.completion) if a is not None]
+
+    def key(self) -> str:
+        """Canonical text of the example: equal keys mean exact duplicates."""
+        return json.dumps([self.prompt, self.chosen, self.rejected, self.completion, self.label], sort_keys=True,
+                          ensure_ascii=False)
+
+
+def _prompt_messages(prompt, system: str | None) -> list[dict]:
+    messages = [{"role": "system", "content": system}] if system else []
+    if isinstance(prompt, str):
+        return messages + [{"role": "user", "content": prompt}]
+    return messages + [dict(m) for m in prompt]
+
+
+def _answer(text: str) -> dict:
+    return {"role": "assistant", "content": text}
+
+
+@dataclass
 class Issue:
     """One finding about one row. location is "line 12", "row 5" or "item 3"; field names the key path."""
 

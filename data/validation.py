@@ -216,6 +216,11 @@ def _fixed_parser(fmt: str | None, mapping: dict | None):
 
 
 def _choose_parser(obj: dict, path: Path, where: str):
+    preference = formats.detect_preference(obj)
+    if preference:
+        raise DataError(f"{path.name}, {where}: a preference file ({formats.PREFERENCE_FORMATS[preference].description})"
+                        ", not chat records: it trains the preference tasks dpo, orpo or kto; sft, classification, "
+                        "regression, pretrain and grpo read chat records.")
     name = formats.detect(obj)
     is_table = sources.kind_of(path) in ("csv", "parquet", "hf") or not path.exists()
     # A table's chat columns hold lists (Parquet, HF); flat columns such as prompt/completion go through the
@@ -245,3 +250,132 @@ def _expected_rows(path: Path) -> int:
     from data.io import count_lines
 
     return count_lines(path) if path.is_file() and sources.kind_of(path) in ("jsonl", "csv") else 0
+
+
+# -- preference files (DPO, ORPO: pairs; KTO: labelled completions) ---------------------------------------------
+SIDES = ("chosen", "rejected", "completion")
+
+
+def check_preference(record, fmt: formats.Format, where: str) -> list[Issue]:
+    """A prompt that ends with a user turn, answers that are assistant turns, nothing empty, two different answers."""
+    issues = []
+    name = fmt.field
+    for i, message in enumerate(record.prompt):
+        if message["role"] not in ROLES or message["role"] == "assistant" and i == len(record.prompt) - 1:
+            issues.append(Issue(where, name("prompt", i, "role"), f"the prompt's last turn must be the user's, and "
+                                f"roles system, user or assistant; got {message['role']!r}", "bad_role"))
+    if not any(m["role"] == "user" and m["content"].strip() for m in record.prompt):
+        issues.append(Issue(where, name("prompt"), "empty prompt: no user turn with text", "empty_prompt"))
+    for side in SIDES:
+        answer = getattr(record, side)
+        if answer is None:
+            continue
+        for i, message in enumerate(answer):
+            if message["role"] != "assistant":
+                issues.append(Issue(where, name(side, i, "role"), f"an answer's turns are the assistant's; got "
+                                    f"{message['role']!r}", "bad_role"))
+        if not any(m["content"].strip() for m in answer):
+            issues.append(Issue(where, name(side), f"empty {side} answer", f"empty_{side}"))
+    if record.paired and _answer_text(record.chosen) == _answer_text(record.rejected) and _answer_text(record.chosen):
+        issues.append(Issue(where, name("rejected"), "the rejected answer is the same as the chosen one: nothing to "
+                            "prefer", "identical"))
+    return issues
+
+
+def _answer_text(messages: list[dict]) -> str:
+    return _SPACES.sub(" ", " ".join(m["content"] for m in messages)).strip()
+
+
+def validate_preferences(path: str | Path, fmt: str | None = None, *, split: str | None = None,
+                         max_tokens: int | None = None,
+                         token_counter: Callable[[list[Record]], list[int]] | None = None,
+                         keep_records: bool | int = False) -> tuple[Report, list]:
+    """validate() for preference files: every finding with its line and field, the valid examples kept as asked.
+    A chat file gives one finding on line 1 naming what it is and which tasks read it."""
+    path = Path(path)
+    report = Report(path.name)
+    kept: list = []
+    seen: dict[str, str] = {}
+    chosen = formats.get_preference(fmt) if fmt else None
+    if chosen is not None:
+        report.format = chosen.name
+    for where, obj, issues in sources.iter_rows(path, split):
+        report.rows += 1
+        for issue in issues:
+            report.add(issue)
+        if obj is None:
+            continue
+        if chosen is None:
+            name = formats.detect_preference(obj) or (
+                "kto" if {"prompt", "completion", "label"} <= set(obj) else None)
+            if name is None:
+                report.add(Issue(where, "", _not_preferences(obj), "not_preference"))
+                break
+            chosen = formats.PREFERENCE_FORMATS[name]
+            report.format = name
+        try:
+            record = chosen.parse(obj)
+        except formats.RowProblem as problem:
+            report.add(Issue(where, problem.field, problem.message, problem.code))
+            continue
+        row_issues = check_preference(record, chosen, where)
+        if token_counter and max_tokens:
+            for side in SIDES:
+                answer = getattr(record, side)
+                if answer is None:
+                    continue
+                n = token_counter([Record(record.prompt + answer)])[0]
+                report.token_lengths.append(n)
+                if n > max_tokens:
+                    row_issues.append(Issue(where, chosen.field(side), f"the prompt and the {side} answer are {n:,} "
+                                            f"tokens, longer than the maximum of {max_tokens:,}; it would be truncated",
+                                            "too_long"))
+        key = record.key()
+        if key in seen:
+            row_issues.append(Issue(where, "", f"exact duplicate of {seen[key]}", "duplicate", "warning"))
+        else:
+            seen[key] = where
+        for issue in row_issues:
+            report.add(issue)
+        if any(i.severity == "error" for i in row_issues):
+            continue
+        report.valid += 1
+        report.messages += len(record.prompt) + sum(len(a) for a in record.answers())
+        if record.label is not None:
+            report.labels["desirable" if record.label else "undesirable"] += 1
+        if keep_records is True or len(kept) < keep_records:
+            kept.append(record)
+    if report.rows == 0:
+        report.add(Issue("line 1", "", "the file has no examples", "empty_file"))
+    if len(report.labels) == 1:
+        only = next(iter(report.labels))
+        report.add(Issue("line 1", "label", f"every completion is {only}; KTO learns most from both kinds",
+                         "one_label", "warning"))
+    return report, kept
+
+
+def load_preferences(path: str | Path, fmt: str | None = None, **options) -> list:
+    """The valid preference examples of a file; any error raises DataError with the first findings."""
+    report, records = validate_preferences(path, fmt, keep_records=True, **options)
+    if report.errors:
+        raise DataError(report.text(limit=20))
+    return records
+
+
+def preference_kind(path: str | Path, split: str | None = None) -> str | None:
+    """The preference format of a file's first row, or None when it holds chat records (or cannot be read)."""
+    try:
+        for _, obj, _ in sources.iter_rows(Path(path), split):
+            if obj is not None:
+                return formats.detect_preference(obj)
+    except DataError:
+        return None
+    return None
+
+
+def _not_preferences(obj: dict) -> str:
+    kind = formats.detect(obj)
+    what = f"a chat file ({kind})" if kind else f"not a preference file (keys: {', '.join(map(str, obj))})"
+    return (f"{what}: preference tasks (dpo, orpo, kto) read prompt/chosen/rejected, OpenAI's input/"
+            "preferred_output/non_preferred_output, or KTO's prompt/completion/label (true/false); chat records "
+            "train sft (or grpo, which writes its own answers)")

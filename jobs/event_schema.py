@@ -30,6 +30,16 @@ class Kind:
 
 
 TRAIN_STEP = {"step": "int", "max_steps": "int", "epoch": "number", "peak_memory_mb": "number"}
+# What preference and GRPO steps add to a train event (the Fine-tune tab's reward, KL and margin plots):
+# dpo/kto/orpo: the implicit rewards β·log(π/π_ref) of the chosen and rejected answers, their margin and the share of
+# pairs where chosen wins (accuracy), the answers' log-probabilities; kto: its KL estimate; orpo: the NLL and the
+# log odds ratio. grpo: the summed reward's mean and std over the step's answers, each component's
+# (rewards: {"smiles_validity": {"mean": 0.5, "std": 0.2}, ...}), the KL to the reference, the mean answer length.
+PREFERENCE_STEP = {name: "number?" for name in (
+    "chosen_reward", "rejected_reward", "margin", "accuracy", "chosen_logp", "rejected_logp", "nll_loss",
+    "log_odds_ratio")}
+RL_STEP = {"reward_mean": "number?", "reward_std": "number?", "rewards": "dict", "kl": "number?",
+           "completion_length": "number?"}
 KINDS: dict[str, Kind] = {k.name: k for k in [
     # every job
     Kind("status", "a status change (queued → running → done | failed | cancelled; OpenAI's own for its jobs)",
@@ -43,7 +53,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
          {"trainable_params": "int", "total_params": "int", "trainable_percent": "number"}),
     Kind("train", "one logged training step",
          {**TRAIN_STEP, "loss": "number", "tokens_per_s": "number", "tokens": "int", "eta_s": "number"},
-         {"lr": "number?", "grad_norm": "number?"}),
+         {"lr": "number?", "grad_norm": "number?", **PREFERENCE_STEP, **RL_STEP}),
     Kind("eval", "validation during training: eval_loss and any eval_* metric", TRAIN_STEP, open=True),
     Kind("checkpoint", "a checkpoint was saved", {"step": "int", "path": "str"}),
     Kind("resume", "a training run continues from a checkpoint", {"from_step": "int", "checkpoint": "str"}),

@@ -27,6 +27,8 @@ def run_model_refs(limit: int = 50) -> list[str]:
     root = settings.runs_dir()
     if not root.is_dir():
         return []
+    from models.run import HEAD_TASKS
+
     refs = []
     for folder in sorted(root.glob("training-*"), reverse=True):
         has_weights = (folder / "adapter" / "adapter_config.json").is_file() or (folder / "model" / "config.json").is_file()
@@ -36,7 +38,7 @@ def run_model_refs(limit: int = 50) -> list[str]:
             task = (yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) or {}).get("task", "sft")
         except (OSError, yaml.YAMLError):
             continue
-        if task in ("sft", "pretrain"):
+        if task not in HEAD_TASKS:  # a head predicts a class or a number; it does not chat
             refs.append(f"run:{folder.name}")
         if len(refs) >= limit:
             break

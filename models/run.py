@@ -11,7 +11,9 @@ import yaml
 import settings
 from models.errors import ModelError
 
-CHAT_TASKS = ("sft", "pretrain")
+# Runs with a classification or regression head predict a class or a number; every other task (sft, pretrain,
+# dpo, kto, orpo, grpo) leaves a causal LM that chats. Written here because models sits below training.
+HEAD_TASKS = ("classification", "regression")
 
 
 def run_dir(run_id: str) -> Path:
@@ -99,7 +101,7 @@ def load(rest: str):
     ref = f"run:{rest}"
     config = run_config(rest)
     task = config.get("task", "sft")
-    if task not in CHAT_TASKS:
+    if task in HEAD_TASKS:
         raise ModelError(f"{ref} trained a {task} head, which predicts a {'class' if task == 'classification' else 'number'}"
                          " rather than text, so it cannot chat or generate.")
     kind, folder = weights(rest)

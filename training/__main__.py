@@ -1,5 +1,6 @@
 """python -m training run CONFIG.yaml | check CONFIG.yaml | resume RUN_ID | export RUN_ID: the Fine-tune tab
-without the UI. `search ...`, `study ...` and `openai ...` are their own command families (see FAMILIES).
+without the UI. `search ...`, `study ...`, `openai ...` and `pairs ...` (preference pairs from a model's
+mistakes) are their own command families (see FAMILIES).
 
 `run` writes the run directory (config.yaml, events.jsonl, checkpoints/, adapter/ or model/, summary.json,
 tensorboard/), waits for the device if another training job holds it, and prints the summary as JSON last on
@@ -27,7 +28,10 @@ def _emitter(run_dir: Path, quiet: bool):
         if quiet:
             return
         if event == "train":
-            print(f"  step {fields['step']}/{fields['max_steps']}  loss {fields['loss']:.4f}  "
+            extra = "".join(f"  {label} {fields[key]:.3f}" for key, label in (
+                ("reward_mean", "reward"), ("kl", "kl"), ("margin", "margin"), ("accuracy", "accuracy"))
+                if isinstance(fields.get(key), (int, float)))
+            print(f"  step {fields['step']}/{fields['max_steps']}  loss {fields['loss']:.4f}{extra}  "
                   f"{fields['tokens_per_s']:.0f} tok/s  ETA {fields['eta_s']:.0f} s", file=sys.stderr, flush=True)
         elif event in ("setup", "eval", "resume", "resume_items", "queued", "status", "checkpoint", "evaluation"):
             print(f"[{event}] " + ", ".join(f"{k}={v}" for k, v in fields.items()), file=sys.stderr, flush=True)
@@ -222,6 +226,7 @@ FAMILIES = {
     "search": "training.search.cli",
     "study": "training.studies.cli",
     "openai": "openai_ft.cli",
+    "pairs": "training.pairs",  # preference pairs from an evaluation's wrong answers (python -m training pairs --help)
 }
 
 

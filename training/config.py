@@ -10,8 +10,9 @@ import yaml
 from config_loader import build, check_fields, describe
 from errors import ConfigError
 from training.methods import METHODS
+from training.tasks import TASKS as TASK_ENTRIES
 
-TASKS = ("sft", "classification", "regression", "pretrain")
+TASKS = tuple(TASK_ENTRIES)  # training.tasks.TASKS is the registry, with each task's capabilities
 SCHEDULES = ("cosine", "linear", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 BATCHING = ("padding_free", "padding")
@@ -62,8 +63,24 @@ def _check_method(self):
 MethodConfig = method_config_class()
 
 
+def task_sections() -> dict[str, type]:
+    """Config section -> settings dataclass, from the task registry (a section shared by several tasks, such as
+    preference for dpo, kto and orpo, is one class)."""
+    sections: dict[str, type] = {}
+    for name, task in TASK_ENTRIES.items():
+        cls = task.settings_class
+        if cls is None:
+            continue
+        if task.section in sections and sections[task.section] is not cls:
+            raise TypeError(f"the config section {task.section!r} of task {name} is declared by two settings classes")
+        sections[task.section] = cls
+    return sections
+
+
 @dataclass
-class TrainConfig:
+class TrainFields:
+    """TrainConfig's own fields (TrainConfig adds each task's settings section: training.tasks)."""
+
     dataset: str = field(metadata=describe(
         "Dataset (bundled or shared set, an uploaded file, or a file path)",
         "bundled:ddi-binary, shared:ddi, or a file path", short="Dataset"))
@@ -163,6 +180,9 @@ class TrainConfig:
     def __post_init__(self):
         if isinstance(self.method, dict):
             self.method = build(MethodConfig, self.method, "method", prefix="method.")
+        for section, cls in task_sections().items():
+            if isinstance(getattr(self, section, None), dict):
+                setattr(self, section, build(cls, getattr(self, section), section, prefix=section + "."))
         if isinstance(self.evaluate, str):
             self.evaluate = [b.strip() for b in self.evaluate.split(",") if b.strip()]
         if isinstance(self.eval_benchmarks, str):
@@ -184,8 +204,14 @@ class TrainConfig:
         self.method.check()
         if self.eval_benchmarks and not self.eval_every:
             raise ConfigError("eval_benchmarks are scored every eval_every steps: set eval_every too.")
-        if self.eval_benchmarks and self.task not in ("sft", "pretrain"):
+        task = TASK_ENTRIES[self.task]
+        if self.eval_benchmarks and not task.writes_text:
             raise ConfigError(f"eval_benchmarks need a model that writes text; a {self.task} head does not.")
+        if task.section:  # the task's own settings: their limits, then their rules (rewards, group size ...)
+            settings = getattr(self, task.section)
+            check_fields(settings, prefix=f"{task.section}.")
+            if hasattr(settings, "check_for"):
+                settings.check_for(self)
         if self.early_stopping_patience and not (self.eval_split or self.eval_dataset):
             raise ConfigError("early stopping needs a validation split (eval_split).")
         if self.task == "classification" and self.labels is not None and len(self.labels) < 2:
@@ -193,7 +219,9 @@ class TrainConfig:
 
     # -- YAML ------------------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every field; of the tasks' settings sections only the one this task reads (the others are defaults)."""
+        own = TASK_ENTRIES[self.task].section
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in task_sections() or k == own}
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -225,6 +253,20 @@ class TrainConfig:
         import shlex
 
         return f"python -m training run {shlex.quote(str(path))}"
+
+
+def train_config_class() -> type:
+    """TrainConfig: TrainFields and one field per task settings section (`preference: {beta: 0.1}`, `grpo: {...}`),
+    so a task with new hyperparameters touches only its module and its registration."""
+    sections = [(name, cls, field(default_factory=cls, metadata=describe(
+        f"{name} settings", (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else name)))
+        for name, cls in task_sections().items()]
+    return dataclasses.make_dataclass("TrainConfig", sections, bases=(TrainFields,),
+                                      namespace={"__module__": __name__, "__doc__": TrainFields.__doc__.replace(
+                                          "TrainConfig's own fields (TrainConfig adds", "A training run's config (with")})
+
+
+TrainConfig = train_config_class()
 
 
 def _build(cls, spec: dict, where: str):

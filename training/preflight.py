@@ -56,7 +56,8 @@ def check(config) -> Report:
 
     model_config = AutoConfig.from_pretrained(str(folder), trust_remote_code=settings.trust_remote_code())
     extra = task.prepare(config, items, model_config)
-    auto = AutoModelForCausalLM if extra.get("causal_loss") else AutoModelForSequenceClassification
+    causal = extra.get("causal_loss") or tasks.entry(config.task).trl  # TRL's tasks train causal LMs
+    auto = AutoModelForCausalLM if causal else AutoModelForSequenceClassification
     if config.task == "pretrain" and not extra.get("causal_loss"):
         from transformers import AutoModelForMaskedLM as auto
     with torch.device("meta"):

@@ -22,6 +22,7 @@ class TrainProgress:
     setup: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)  # step -> the latest train event of that step
     evals: dict = field(default_factory=dict)  # step -> the latest eval event of that step
+    benchmarks: dict = field(default_factory=dict)  # (benchmark, variant) -> {step: metrics} (eval_benchmark events)
     checkpoints: list[int] = field(default_factory=list)
     resumes: list[int] = field(default_factory=list)  # from_step of each resume
     evaluation: list[dict] = field(default_factory=list)  # post-training benchmark results (and skips), as sent
@@ -49,6 +50,49 @@ class TrainProgress:
     def step(self) -> int:
         return max([*self.train, *self.evals, 0])
 
+    # -- curves for the plots (preference and GRPO runs add rewards, KL and margins to their train events) -----
+    def series(self, name: str) -> list[tuple[int, float]]:
+        """(step, value) of one train-event field where the steps logged it, in step order: loss, lr, margin,
+        accuracy, chosen_reward, rejected_reward, kl, reward_mean, reward_std, completion_length ..."""
+        return [(step, float(event[name])) for step, event in sorted(self.train.items())
+                if isinstance(event.get(name), (int, float)) and not isinstance(event.get(name), bool)]
+
+    def reward_components(self) -> dict[str, dict[str, list[tuple[int, float]]]]:
+        """GRPO: component -> {"mean": [(step, value)], "std": [...]}, from the train events' `rewards`."""
+        out: dict[str, dict[str, list[tuple[int, float]]]] = {}
+        for step, event in sorted(self.train.items()):
+            for name, values in (event.get("rewards") or {}).items():
+                for stat in ("mean", "std"):
+                    if isinstance(values, dict) and isinstance(values.get(stat), (int, float)):
+                        out.setdefault(name, {"mean": [], "std": []})[stat].append((step, float(values[stat])))
+        return out
+
+    def benchmark_series(self) -> dict[str, list[tuple[int, float]]]:
+        """"benchmark/metric" (with ":variant" unless default) -> (step, value) from the benchmark items scored
+        during training: the held-out curve beside a rising reward."""
+        out: dict[str, list[tuple[int, float]]] = {}
+        for (benchmark, variant), steps in sorted(self.benchmarks.items()):
+            for step, metrics in sorted(steps.items()):
+                for metric, value in (metrics or {}).items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        key = f"{benchmark}/{metric}" + (f":{variant}" if variant != "default" else "")
+                        out.setdefault(key, []).append((step, float(value)))
+        return out
+
+    @property
+    def plots(self) -> list[str]:
+        """Which of the extra plots have data: reward (GRPO), kl, margin (chosen vs rejected), accuracy."""
+        found = []
+        if self.series("reward_mean") or self.reward_components():
+            found.append("reward")
+        if self.series("kl"):
+            found.append("kl")
+        if self.series("margin") or self.series("chosen_reward"):
+            found.append("margin")
+        if self.series("accuracy"):
+            found.append("accuracy")
+        return found
+
     @property
     def max_steps(self) -> int | None:
         return self.last.get("max_steps") or self.setup.get("planned_steps")
@@ -64,6 +108,9 @@ class TrainProgress:
             self.train[int(event["step"])] = event
         elif kind == "eval" and "step" in event:
             self.evals[int(event["step"])] = event
+        elif kind == "eval_benchmark" and "step" in event:
+            key = (event.get("benchmark", "?"), event.get("variant", "default"))
+            self.benchmarks.setdefault(key, {})[int(event["step"])] = event.get("metrics") or {}
         elif kind == "checkpoint" and "step" in event:
             step = int(event["step"])
             self.checkpoints = sorted({*self.checkpoints, step})
@@ -72,6 +119,7 @@ class TrainProgress:
             self.resumes.append(step)
             self.train = {s: e for s, e in self.train.items() if s <= step}
             self.evals = {s: e for s, e in self.evals.items() if s <= step}
+            self.benchmarks = {k: {s: m for s, m in v.items() if s <= step} for k, v in self.benchmarks.items()}
             self.checkpoints = [s for s in self.checkpoints if s <= step]
             self.final, self.evaluation, self.evaluating = {}, [], None
         elif kind == "evaluation":

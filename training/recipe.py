@@ -4,6 +4,9 @@ file chooses what goes into it and reports through events.jsonl.
 
 One change to the Trainer's work: for causal LM tasks the logits are computed only at positions that have a
 label (the assistant tokens in SFT), which skips most of the 49k-wide vocabulary projection and its memory.
+
+Tasks trained by TRL (dpo, kto, orpo, grpo) go through the same recipe: the task names its Trainer subclass and
+its TrainingArguments subclass (training.tasks), and the same events, checkpoints, resume and cancel apply.
 """
 from __future__ import annotations
 
@@ -98,12 +101,26 @@ def peak_memory_bytes() -> int:
 
 
 # -- the Trainer, with selective logits and a token counter --------------------------------------------------
-def make_trainer_class():
+def count_tokens(inputs) -> int:
+    """Non-pad tokens in a batch: its attention mask, a TRL GRPO batch's prompt and completion masks, or an ORPO
+    batch's chosen and rejected sequences (each holds its prompt)."""
+    if inputs.get("attention_mask") is not None:
+        return int(inputs["attention_mask"].sum())
+    masks = [inputs[k] for k in ("prompt_mask", "completion_mask", "chosen_attention_mask", "rejected_attention_mask")
+             if inputs.get(k) is not None]
+    if masks:
+        return int(sum(m.sum() for m in masks))
+    ids = inputs.get("input_ids")
+    return int(ids.numel()) if ids is not None else 0
+
+
+def make_trainer_class(base=None):
+    """The recipe's Trainer: transformers' own, or the Trainer subclass a task names (TRL's DPOTrainer ...)."""
     import torch
     import torch.nn.functional as F
     from transformers import Trainer
 
-    class PharmaTrainer(Trainer):
+    class PharmaTrainer(base or Trainer):
         causal_loss = True
         tokens_seen = 0  # non-pad tokens trained on (this rank)
         # compute_loss normalises by the token count of the whole accumulated batch itself
@@ -111,8 +128,7 @@ def make_trainer_class():
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if model.training:
-                mask = inputs.get("attention_mask")
-                self.tokens_seen += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+                self.tokens_seen += count_tokens(inputs)
             if not self.causal_loss:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             inputs = dict(inputs)
@@ -134,7 +150,8 @@ def make_trainer_class():
             return (loss, outputs) if return_outputs else loss
 
         def training_step(self, model, inputs, num_items_in_batch=None):
-            self.loss_is_scaled_for_ga = self.causal_loss and num_items_in_batch is not None or None
+            if self.causal_loss:  # other losses keep their Trainer's own answer (TRL's say it themselves)
+                self.loss_is_scaled_for_ga = num_items_in_batch is not None or None
             return super().training_step(model, inputs, num_items_in_batch)
 
         def _save_checkpoint(self, model, trial):
@@ -171,8 +188,9 @@ def _checkpoint_disk_full(exc: Exception, folder: Path):
     return DiskFull(disk_full_message(folder.parent, folder.name, kept))
 
 
-def events_callback(emit, trainer_ref: dict, started_at: float):
-    """Trainer logs → events.jsonl: train (loss, lr, grad norm, tokens/s, ETA, peak memory) and eval events."""
+def events_callback(emit, trainer_ref: dict, started_at: float, log_fields=None):
+    """Trainer logs → events.jsonl: train (loss, lr, grad norm, tokens/s, ETA, peak memory, and what the task's
+    `log_fields` reads from its Trainer's log: rewards, KL, margins) and eval events."""
     import time
 
     from transformers import TrainerCallback
@@ -199,7 +217,8 @@ def events_callback(emit, trainer_ref: dict, started_at: float):
                                           and not k.endswith(("runtime", "per_second"))})
             elif "loss" in logs:
                 emit("train", **common, loss=logs["loss"], lr=logs.get("learning_rate"),
-                     grad_norm=logs.get("grad_norm"), tokens_per_s=round(rate, 1), tokens=tokens, eta_s=round(eta, 1))
+                     grad_norm=logs.get("grad_norm"), tokens_per_s=round(rate, 1), tokens=tokens, eta_s=round(eta, 1),
+                     **(log_fields(logs) if log_fields else {}))
 
         def on_save(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
@@ -296,7 +315,8 @@ def setup(config: TrainConfig, emit) -> dict:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
-    model, method_notes = method.apply(model, config.method, config.task)
+    # a task trained by TRL trains a causal LM: the methods adapt it as they do for sft
+    model, method_notes = method.apply(model, config.method, "sft" if tasks.entry(config.task).trl else config.task)
     counts = methods.parameter_counts(model)
     train_features, feature_notes = task.features(train_items, tokenizer, config, extra)
     eval_features = task.features(eval_items, tokenizer, config, extra)[0] if eval_items else []
@@ -318,7 +338,10 @@ def planned_steps(config: TrainConfig, examples: int, world_size: int = 1) -> in
 
 
 def training_arguments(config: TrainConfig, run_dir: Path, device: str, precision: str, has_eval: bool):
+    """TrainingArguments, or the task's own subclass of them (TRL's DPOConfig ...) built from the same values."""
     from transformers import TrainingArguments
+
+    from training import tasks
 
     eval_every = int(config.eval_every) if config.eval_every and has_eval else None
     early = bool(config.early_stopping_patience and eval_every)
@@ -328,7 +351,7 @@ def training_arguments(config: TrainConfig, run_dir: Path, device: str, precisio
     save_every = int(config.save_every or (eval_every if early else 50))
     if early and save_every % eval_every:
         save_every = eval_every
-    return TrainingArguments(
+    common = dict(
         output_dir=str(run_dir / "checkpoints"),
         per_device_train_batch_size=int(config.batch_size), per_device_eval_batch_size=int(config.batch_size),
         gradient_accumulation_steps=int(config.grad_accum),
@@ -347,6 +370,14 @@ def training_arguments(config: TrainConfig, run_dir: Path, device: str, precisio
         dataloader_num_workers=0, use_cpu=device == "cpu", ddp_find_unused_parameters=False,
         save_only_model=False,
     )
+    if tasks.entry(config.task).trl:
+        # TRL's trainers score eval batches by their loss (and log their own metrics); they read no labels. Their
+        # configs turn activation checkpointing on by default: here it follows the config (setup enabled it already)
+        checkpointing = bool(config.gradient_checkpointing)
+        common.update(label_names=None, prediction_loss_only=True, activation_checkpointing=checkpointing,
+                      activation_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None)
+        return tasks.get(config.task).arguments(config, common)
+    return TrainingArguments(**common)
 
 
 def train(config: TrainConfig, run_dir: Path, emit, *, resume: bool = False) -> dict:
@@ -360,7 +391,9 @@ def train(config: TrainConfig, run_dir: Path, emit, *, resume: bool = False) -> 
     checkpoint = latest_checkpoint(run_dir) if resume else None
     parts = setup(config, emit)
     model, task = parts["model"], parts["task"]
-    steps = planned_steps(config, len(parts["train"]), world_size)
+    # GRPO's batch_size counts answers: each prompt is answered num_generations times per epoch
+    per_item = task.answers_per_prompt(config) if hasattr(task, "answers_per_prompt") else 1
+    steps = planned_steps(config, len(parts["train"]) * per_item, world_size)
     args = training_arguments(config, run_dir, parts["device"], parts["precision"], bool(parts["eval"]))
     if config.early_stopping_patience and not args.load_best_model_at_end:
         parts["notes"].append("early_stopping_patience is ignored: early stopping needs evaluations during "
@@ -370,7 +403,8 @@ def train(config: TrainConfig, run_dir: Path, emit, *, resume: bool = False) -> 
          train_examples=len(parts["train"]), eval_examples=len(parts["eval"]), planned_steps=steps,
          notes=parts["notes"], **parts["counts"])
     trainer_ref: dict = {}
-    callbacks = [events_callback(emit, trainer_ref, started), rank_log_callback(run_dir)]
+    callbacks = [events_callback(emit, trainer_ref, started, getattr(task, "log_fields", None)),
+                 rank_log_callback(run_dir)]
     if settings.step_gate_file():
         callbacks.append(step_gate_callback(settings.step_gate_file()))
     if config.eval_benchmarks and rank == 0:
@@ -385,12 +419,17 @@ def train(config: TrainConfig, run_dir: Path, emit, *, resume: bool = False) -> 
         board = TensorBoardCallback()
         board.logging_dir = str(run_dir / "tensorboard")
         callbacks.append(board)
-    trainer = make_trainer_class()(
+    kwargs = dict(
         model=model, args=args, train_dataset=parts["train"], eval_dataset=parts["eval"] or None,
         data_collator=task.collator(parts["tokenizer"], config, parts["extra"]), callbacks=callbacks,
         compute_metrics=getattr(task, "compute_metrics", None) if not parts["extra"]["causal_loss"] else None,
         processing_class=parts["tokenizer"],
     )
+    if hasattr(task, "trainer_kwargs"):
+        kwargs = task.trainer_kwargs(kwargs, parts, config)
+    trainer = make_trainer_class(task.trainer_base() if hasattr(task, "trainer_base") else None)(**kwargs)
+    if hasattr(task, "after_init"):
+        task.after_init(trainer)
     trainer.causal_loss = parts["extra"]["causal_loss"]
     from transformers.trainer_callback import PrinterCallback
 

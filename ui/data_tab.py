@@ -1,6 +1,8 @@
 """Data tab: upload or pick a set, see its validation report, statistics, token lengths and sample rows;
-split, convert and download. The work is in plain functions (inspect, save_upload, export, split_to_files) so
-tests call them without Gradio; build() only wires them to components."""
+split (random, cold-drug, cold-pair, scaffold), convert and download; a leakage report of the chosen set against
+a training set. The work is in plain functions (inspect, save_upload, export, split_files, leakage_report) so
+tests call them without Gradio; build() only wires them to components, and every handler returns a dict keyed
+by component."""
 from __future__ import annotations
 
 import hashlib
@@ -15,6 +17,13 @@ from data.records import DataError
 from ui import roles, strings
 
 SAMPLE_ROWS = 10
+NEIGHBOURS_SHOWN = 20
+NEIGHBOUR_COLUMNS = ["test molecule", "nearest train molecule", "similarity"]
+NO_TRAIN_CHOSEN = "Choose the training set to compare the chosen set with."
+LEAKAGE_INTRO = ("Compares the set (or upload) and split chosen at the top, as the **test** side, with a training "
+                 "set: pairs found in train in the same or the swapped order, drugs both share, and each test "
+                 "molecule's nearest-neighbour Tanimoto similarity to train (Morgan fingerprints, radius 2, 2,048 "
+                 "bits). Splitting above shows the same report for the new train and test parts.")
 CELL_CHARS = 300
 NO_TOKENIZER = "none (skip token lengths)"
 AUTO_FORMAT = "auto-detect"
@@ -143,18 +152,64 @@ def export(path: Path, to: str, fmt: str | None = None, mapping: str | None = No
 
 
 def split_to_files(path: Path, fractions: str, seed: int, stratify: str, to: str = "records",
-                   fmt: str | None = None, mapping: str | None = None) -> list[Path]:
+                   fmt: str | None = None, mapping: str | None = None, kind: str = "random") -> list[Path]:
+    return split_files(path, fractions, seed, stratify, to, fmt, mapping, kind)[1]
+
+
+def split_files(path: Path, fractions: str, seed: int, stratify: str, to: str = "records", fmt: str | None = None,
+                mapping: str | None = None, kind: str = "random", name: str | None = None):
+    """Split the file `kind` ways (data.splits.KINDS) into exports/<stem>-<kind>-seed<N>/; returns the Split (its
+    parts, what was dropped and why) and the files written."""
     from data.export import write
-    from data.splits import parse_fractions, split
+    from data.splits import parse_fractions, split_by
     from data.validation import load
 
     fmt, options = _options(fmt, mapping)
     records = load(path, fmt, **options)
     key = {"auto": None, "label": True, "none": False}.get(stratify, stratify)
-    parts = split(records, parse_fractions(fractions), seed=int(seed), stratify=key)
+    kind = kind or "random"
+    result = split_by(records, kind, parse_fractions(fractions), seed=int(seed), stratify=key,
+                      source=name or path.name)
     suffix = {"csv": ".csv", "parquet": ".parquet"}.get(to, ".jsonl")
-    folder = exports_dir() / f"{_stem(path)}-split-seed{int(seed)}"
-    return [write(part, folder / f"{name}{suffix}", to) for name, part in parts.items()]
+    folder = exports_dir() / f"{_stem(path)}-split{'' if kind == 'random' else '-' + kind}-seed{int(seed)}"
+    return result, [write(part, folder / f"{part_name}{suffix}", to) for part_name, part in result.parts.items()]
+
+
+def source_name(upload: str | None, ref: str | None, split: str | None, path: Path) -> str:
+    """How the report names a side: 'bundled:ddi-binary test', or an upload's own file name."""
+    from data import catalog
+
+    if upload:
+        return path.name.split("-", 1)[-1]
+    return f"{ref} {split or 'train'}" if catalog.parse(ref)[0] in ("bundled", "shared") else path.name
+
+
+def leakage_report(upload: str | None, ref: str | None, split: str | None, train_ref: str | None,
+                   train_split: str | None):
+    """The chosen set (upload, or set and split) as the test side against a training set and split:
+    a data.leakage.LeakageReport. Fields are read from the rows, so a plain file of pairs or molecules works."""
+    from data import catalog, leakage
+    from data.paths import confine_ref
+
+    test_path, _ = resolve_source(upload, ref, split)
+    if not train_ref:
+        raise DataError(NO_TRAIN_CHOSEN)
+    train_ref = confine_ref(train_ref, "Training set")
+    train_path = catalog.file_for(train_ref, train_split or "train")
+    names = [source_name(None, train_ref, train_split, train_path), source_name(upload, ref, split, test_path)]
+    if train_path.resolve() == test_path.resolve():
+        names = [f"{names[0]} (as train)", f"{names[1]} (as test)"]
+    train_rows, _ = leakage.fields_of_file(train_path)
+    test_rows, _ = leakage.fields_of_file(test_path)
+    return leakage.compare(train_rows, test_rows, train_name=names[0], test_name=names[1])
+
+
+def leakage_view(report) -> dict:
+    """What the tab shows of a report: markdown, histogram rows ({"similarity", "molecules"}) and the most
+    similar test molecules ([test, nearest train, similarity])."""
+    return {"markdown": report.markdown(),
+            "histogram": [{"similarity": b.label, "molecules": b.count} for b in report.histogram],
+            "neighbours": [[n.smiles, n.nearest, round(n.similarity, 3)] for n in report.neighbours[:NEIGHBOURS_SHOWN]]}
 
 
 def _stem(path: Path) -> str:
@@ -168,6 +223,7 @@ def build() -> None:
     from data import catalog
     from data.export import EXPORT_FORMATS
     from data.formats import FORMATS
+    from data.splits import KINDS
     from models.builtin import DEFAULT_MODEL
 
     gr.Markdown(strings.DATA_INTRO)
@@ -204,12 +260,28 @@ def build() -> None:
             fractions = gr.Textbox(value="0.72,0.08,0.2", label="Split fractions (train,validation,test)")
             seed = gr.Number(value=0, precision=0, label="Seed")
             stratify = gr.Textbox(value="auto", label="Stratify by (auto, label, none or a meta key)")
+            split_kind = gr.Dropdown(choices=[(f"{k}: {v}", k) for k, v in KINDS.items()], value="random",
+                                     label="Split by", elem_id="data-split-kind")
             to = gr.Dropdown(choices=EXPORT_FORMATS, value="openai", label="Output format")
         with gr.Row():
-            split_button = gr.Button("Split")
+            split_button = gr.Button("Split", elem_id="data-split-button")
             export_button = gr.Button("Convert / export", elem_id="data-export")
         files = gr.File(label="Download", file_count="multiple", interactive=False, elem_id="data-files")
         status = gr.Markdown(elem_id="data-status")
+    with gr.Accordion("Leakage report", open=True):
+        gr.Markdown(LEAKAGE_INTRO)
+        with gr.Row():
+            train_set = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None, allow_custom_value=True,
+                                    label="Training set (bundled, shared or a file path)", elem_id="data-train-set")
+            train_split = gr.Dropdown(choices=["train", "validation", "test"], value="train", label="Its split",
+                                      elem_id="data-train-split")
+            leakage_button = gr.Button("Leakage report", elem_id="data-leakage")
+        leak_report = gr.Markdown(elem_id="data-leakage-report")
+        with gr.Row():
+            leak_plot = gr.BarPlot(x="similarity", y="molecules", sort=None, elem_id="data-leakage-plot",
+                                   label="Test molecules by nearest-neighbour similarity to train")
+            leak_table = gr.Dataframe(headers=NEIGHBOUR_COLUMNS, label="Most similar test molecules", wrap=True,
+                                      interactive=False, elem_id="data-leakage-table")
 
     def on_dataset(ref):
         try:
@@ -241,21 +313,63 @@ def build() -> None:
             return None, f"{strings.ERROR_PREFIX}{_message(exc)}"
         return [str(out)], f"Wrote {out.name}"
 
+    def show_leakage(report) -> dict:
+        import pandas as pd
+
+        view = leakage_view(report)
+        return {leak_report: view["markdown"],
+                leak_plot: pd.DataFrame(view["histogram"]) if view["histogram"] else None,
+                leak_table: pd.DataFrame(view["neighbours"], columns=NEIGHBOUR_COLUMNS) if view["neighbours"] else None}
+
+    def clear_leakage(text: str) -> dict:
+        return {leak_report: text, leak_plot: None, leak_table: None}
+
     def on_split(upload_path, ref, split_name, fmt_name, mapping_text, fractions_text, seed_value, stratify_by,
-                 to_name):
+                 to_name, kind):
+        from data import leakage
+
         try:
             path, _ = resolve_source(upload_path, ref, split_name)
-            outs = split_to_files(path, fractions_text, seed_value or 0, stratify_by, to_name, fmt_name, mapping_text)
+            result, outs = split_files(path, fractions_text, seed_value or 0, stratify_by, to_name, fmt_name,
+                                       mapping_text, kind, name=source_name(upload_path, ref, split_name, path))
         except Exception as exc:  # noqa: BLE001
-            return None, f"{strings.ERROR_PREFIX}{_message(exc)}"
-        return [str(p) for p in outs], "Wrote " + ", ".join(p.name for p in outs)
+            return {files: None, status: f"{strings.ERROR_PREFIX}{_message(exc)}", **clear_leakage("")}
+        out = {files: [str(p) for p in outs], status: "Wrote " + ", ".join(p.name for p in outs) + ". "
+               + result.summary()}
+        others = [n for n in result.parts if n != "train" and result.parts[n]]
+        if "train" not in result.parts or not others:
+            return {**out, **clear_leakage("")}
+        try:
+            report = leakage.report_of_split(result.parts, "test" if "test" in others else others[-1],
+                                             name=f"{result.kind} split")
+        except DataError as exc:  # a set without pair or molecule fields: the split stands, with no report
+            return {**out, **clear_leakage(f"No leakage report: {exc}")}
+        return {**out, **show_leakage(report)}
+
+    def on_leakage(upload_path, ref, split_name, train_ref, train_split_name, progress=gr.Progress()):
+        try:
+            progress(0.1, desc="Comparing")
+            return show_leakage(leakage_report(upload_path, ref, split_name, train_ref, train_split_name))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence, never a stack trace
+            return clear_leakage(f"**{strings.ERROR_PREFIX}{_message(exc)}**")
+
+    def on_train_set(ref) -> dict:
+        try:
+            names = catalog.splits(ref) if ref and catalog.parse(ref)[0] in ("bundled", "shared") else ["train"]
+        except DataError as exc:
+            gr.Warning(str(exc))
+            names = ["train"]
+        return {train_split: gr.update(choices=names, value=names[0])}
 
     source = [upload, dataset, split, fmt, mapping]
     dataset.input(on_dataset, dataset, [split, upload])
     validate_button.click(on_validate, [*source, tokenizer, max_tokens], [report, stats, histogram, sample])
     upload.upload(on_validate, [*source, tokenizer, max_tokens], [report, stats, histogram, sample])
     export_button.click(on_export, [*source, to], [files, status])
-    split_button.click(on_split, [*source, fractions, seed, stratify, to], [files, status])
+    leakage_outputs = [leak_report, leak_plot, leak_table]
+    split_button.click(on_split, [*source, fractions, seed, stratify, to, split_kind], [files, status, *leakage_outputs])
+    train_set.input(on_train_set, train_set, [train_split])
+    leakage_button.click(on_leakage, [upload, dataset, split, train_set, train_split], leakage_outputs)
 
 
 def _message(exc: Exception) -> str:

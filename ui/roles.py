@@ -37,7 +37,7 @@ VISITOR_BUSY = ("⏳ This visitor already has {busy} answer(s) being written and
 # (module, handler name) of every handler a viewer may call; any other is operator-only.
 VIEWER_SAFE = {
     ("chat", "respond"), ("chat", "on_compare"), ("chat", "on_key"), ("chat", "<lambda>"), ("helpers", "load_example"),
-    ("data_tab", "on_dataset"), ("data_tab", "on_validate"),
+    ("data_tab", "on_dataset"), ("data_tab", "on_validate"), ("data_tab", "on_leakage"), ("data_tab", "on_train_set"),
     ("evaluate_tab", "attach"), ("evaluate_tab", "on_benchmarks"), ("evaluate_tab", "on_load"),
     ("evaluate_tab", "on_tick"),
     ("finetune_tab", "attach"), ("finetune_tab", "on_card"), ("finetune_tab", "on_check"), ("finetune_tab", "on_files"),

@@ -1,6 +1,8 @@
 """The Data tab in a real browser: a malformed upload shows line-numbered errors; a bundled set validates,
-shows statistics and sample rows, and exports to a downloadable OpenAI JSONL file."""
+shows statistics and sample rows, and exports to a downloadable OpenAI JSONL file; a cold-drug split and the
+leakage report show in the page."""
 import json
+import re
 import time
 
 from tests.conftest import ROOT
@@ -58,3 +60,32 @@ def test_bundled_set_validates_and_exports(start_app, page, builtin_folder):
         link.click()
     lines = open(download.value.path(), encoding="utf-8").read().splitlines()
     assert len(lines) == 222 and set(json.loads(lines[0])) == {"messages"}
+
+
+def choose(page, elem_id, option):
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_cold_drug_split_and_leakage_report(start_app, page, builtin_folder):
+    """Split by cold-drug shows the dropped pairs and the new parts' report; the report button compares the chosen
+    split with a training split, histogram included."""
+    app = start_app("--no-preload")
+    page.goto(app.url)
+    page.get_by_role("tab", name="Data").click()
+    page.locator("#data-split-kind input").click()
+    page.get_by_role("option", name=re.compile("^cold-drug: ")).click()
+    page.locator("#data-split-button").click()
+    status = wait_for_text(page, "#data-status", "cold-drug split (seed 0)")
+    assert "pairs dropped: their two drugs fell in different parts" in status
+    report = wait_for_text(page, "#data-leakage-report", "cold-drug split train (train) → cold-drug split test (test)")
+    assert "cold-pair, cold-drug" in report and "Drugs: 0 of" in report
+
+    choose(page, "data-split", "test")  # the chosen set's test split against bundled:ddi-binary train
+    page.locator("#data-leakage").click()
+    report = wait_for_text(page, "#data-leakage-report", "bundled:ddi-binary train (train) → bundled:ddi-binary test")
+    assert "(0 in either order)" in report and "not cold-drug" in report
+    assert "0.9–1.0" in report
+    page.locator("#data-leakage-plot").get_by_text("molecules").first.wait_for(timeout=30_000)  # the bar plot drew
+    assert "Traceback" not in page.content()
+    page.screenshot(path=str(SCREENSHOTS / "data-leakage.png"), full_page=True)

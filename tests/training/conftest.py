@@ -209,11 +209,12 @@ def config_of(spec: dict):
     return TrainConfig.from_dict({**DEFAULTS, **spec})
 
 
-def train(spec: dict, run_dir: Path, *, capture: bool = False) -> Trained:
+def train(spec: dict, run_dir: Path, *, capture: bool = False, resume: bool = False) -> Trained:
     """training.recipe.train on `spec` (over DEFAULTS) into run_dir, in this process. config.yaml is written first,
     as the CLI does, so the run is a `run:<id>` model afterwards. With capture, the returned Trained holds the
     weights training started from (`before`: the base weights as stored on disk, the method's additions as
-    initialised), the parameters in memory as the method left them (`loaded`) and the trained model itself."""
+    initialised), the parameters in memory as the method left them (`loaded`) and the trained model itself. With
+    resume, it continues from run_dir's newest checkpoint."""
     from models.run import base_folder
     from training import methods, recipe
 
@@ -238,6 +239,6 @@ def train(spec: dict, run_dir: Path, *, capture: bool = False) -> Trained:
 
             mp.setattr(methods.Method, "apply", apply)
             mp.setattr(recipe, "save", save)
-        summary = recipe.train(config, run_dir, lambda event, **fields: events.append((event, fields)))
+        summary = recipe.train(config, run_dir, lambda event, **fields: events.append((event, fields)), resume=resume)
     return Trained(summary, events, run_dir, seen.get("model"), seen.get("before", {}), seen.get("loaded", {}),
                    seen.get("from_disk", set()))

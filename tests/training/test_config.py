@@ -45,7 +45,7 @@ def test_alpha_is_alpha_k_times_rank_unless_set():
     ({"dataset": "x", "learning_rat": 1e-4}, "config: unknown field 'learning_rat'. Did you mean 'learning_rate'?"),
     ({"dataset": "x", "method": {"name": "lora", "rnak": 4}}, "method: unknown field 'rnak'. Did you mean 'rank'?"),
     ({"dataset": "x", "task": "clasification"}, "task 'clasification' is not one of sft, classification, regression, "
-                                                "pretrain. Did you mean 'classification'?"),
+                                                "pretrain, dpo, kto, orpo, grpo. Did you mean 'classification'?"),
     ({"dataset": "x", "method": {"name": "bitfitt"}}, "Did you mean 'bitfit'?"),
     ({"dataset": "x", "schedule": "cosin"}, "Did you mean 'cosine'?"),
 ])

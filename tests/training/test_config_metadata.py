@@ -9,13 +9,21 @@ import pytest
 
 from config_loader import FieldInfo, field_info
 from errors import ConfigError
-from training.config import MethodConfig, TrainConfig
+from training.config import MethodConfig, TrainConfig, task_sections
 from training.preflight import Report
+from training.rewards import Reward
+from training.tasks import TASKS
+
+# a task that reads each settings section, and what else that task needs to be valid
+SECTION_TASK = {section: next(n for n, t in TASKS.items() if t.section == section) for section in task_sections()}
+SECTION_NEEDS = {"grpo": {"rewards": [{"metric": "smiles_validity"}]}}
 
 
 def all_fields():
     return [("", info) for info in field_info(TrainConfig).values()] + \
-        [("method.", info) for info in field_info(MethodConfig).values()]
+        [("method.", info) for info in field_info(MethodConfig).values()] + \
+        [(f"{section}.", info) for section, cls in task_sections().items() for info in field_info(cls).values()] + \
+        [("grpo.rewards[0].", info) for info in field_info(Reward).values()]
 
 
 @pytest.mark.parametrize("prefix, info", all_fields(), ids=lambda x: getattr(x, "name", x))
@@ -43,7 +51,12 @@ LIMITED = [(prefix, info, value) for prefix, info in all_fields() for value in j
 @pytest.mark.parametrize("prefix, info, value", LIMITED, ids=lambda x: getattr(x, "name", str(x)))
 def test_a_value_past_a_limit_is_refused_naming_the_field(prefix, info, value):
     spec = {"dataset": "bundled:ddi-binary"}
-    if prefix:
+    section = prefix.split(".")[0].split("[")[0]
+    if prefix == "grpo.rewards[0].":
+        spec.update(task="grpo", grpo={"rewards": [{"metric": "length", "max_words": 3, info.name: value}]})
+    elif section in SECTION_TASK:
+        spec.update(task=SECTION_TASK[section], **{section: {**SECTION_NEEDS.get(section, {}), info.name: value}})
+    elif prefix:
         spec["method"] = {info.name: value}
     else:
         spec[info.name] = value

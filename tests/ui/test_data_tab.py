@@ -82,3 +82,70 @@ def test_a_test_split_of_a_bundled_set_is_checked_against_its_train_split():
     assert path.name == "test.jsonl" and train.name == "train.jsonl" and train.parent == path.parent
     with pytest.raises(DataError, match="Choose a bundled set or upload a file first"):
         data_tab.resolve_source(None, None, None)
+
+
+# --- leakage-aware splits and the leakage report ------------------------------------------------------------------
+
+def built_tab():
+    import gradio as gr
+
+    with gr.Blocks() as demo:
+        data_tab.build()
+    handlers = {getattr(bf.fn, "__name__", ""): bf.fn for bf in demo.fns.values()}
+    by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    return handlers, by_id
+
+
+def test_leakage_report_of_a_set_against_its_train_split():
+    report = data_tab.leakage_report(None, "bundled:ddi-binary", "test", "bundled:ddi-binary", "train")
+    assert (report.train, report.test) == ("bundled:ddi-binary train", "bundled:ddi-binary test")
+    assert report.has_pairs and report.has_molecules and report.overlapping_pairs == 0
+    view = data_tab.leakage_view(report)
+    assert view["markdown"] == report.markdown()
+    assert [row["similarity"] for row in view["histogram"]][0] == "0.0–0.1"
+    assert sum(row["molecules"] for row in view["histogram"]) == report.test_molecules
+    assert len(view["neighbours"]) == min(data_tab.NEIGHBOURS_SHOWN, report.test_molecules)
+    with pytest.raises(DataError, match="Choose the training set"):
+        data_tab.leakage_report(None, "bundled:ddi-binary", "test", None, None)
+
+
+def test_the_leakage_handler_returns_the_report_keyed_by_component():
+    handlers, by_id = built_tab()
+    out = handlers["on_leakage"](None, "bundled:ddi-binary", "test", "bundled:ddi-binary", "train",
+                                 progress=lambda *a, **k: None)
+    report = data_tab.leakage_report(None, "bundled:ddi-binary", "test", "bundled:ddi-binary", "train")
+    assert out[by_id["data-leakage-report"]] == report.markdown()
+    assert list(out[by_id["data-leakage-plot"]].columns) == ["similarity", "molecules"]
+    assert out[by_id["data-leakage-plot"]]["molecules"].sum() == report.test_molecules
+    assert list(out[by_id["data-leakage-table"]].columns) == data_tab.NEIGHBOUR_COLUMNS
+    out = handlers["on_leakage"](None, "bundled:drug-qa", "test", "bundled:ddi-binary", "train",
+                                 progress=lambda *a, **k: None)  # molecules only: no pair counts, a note instead
+    assert "Pair overlap not computed: bundled:drug-qa test has no drug1/drug2 fields" in \
+        out[by_id["data-leakage-report"]]
+    out = handlers["on_leakage"](None, "bundled:nope", "test", "bundled:ddi-binary", "train",
+                                 progress=lambda *a, **k: None)
+    assert "No bundled set 'nope'" in out[by_id["data-leakage-report"]] and out[by_id["data-leakage-plot"]] is None
+    assert handlers["on_train_set"]("bundled:ddi-binary")[by_id["data-train-split"]]["choices"] == \
+        ["train", "validation", "test"]
+
+
+def test_a_cold_drug_split_from_the_tab_writes_parts_and_shows_their_report(tmp_path, data_dir):
+    from data.splits import pair_of
+    from data.validation import load
+
+    result, files = data_tab.split_files(data_tab.resolve_source(None, "bundled:ddi-binary", "train")[0],
+                                         "0.8,0.2", 0, "auto", "records", kind="cold-drug")
+    assert [f.name for f in files] == ["train.jsonl", "test.jsonl"] and "ddi-binary-train-split-cold-drug-seed0" in \
+        str(files[0])
+    drugs = [{d for r in load(f) for d in pair_of(r)} for f in files]
+    assert not drugs[0] & drugs[1] and result.dropped
+    handlers, by_id = built_tab()
+    out = handlers["on_split"](None, "bundled:ddi-binary", "train", None, None, "0.8,0.2", 0, "auto", "records",
+                               "cold-drug")
+    assert "cold-drug split (seed 0): train" in out[by_id["data-status"]]
+    assert "pairs dropped" in out[by_id["data-status"]]
+    assert "cold-pair, cold-drug" in out[by_id["data-leakage-report"]]
+    assert "**Drugs**: 0 of" in out[by_id["data-leakage-report"]]
+    out = handlers["on_split"](None, "bundled:ddi-binary", "train", None, None, "0.8,0.2", 0, "auto", "records",
+                               "scaffold")
+    assert "not single molecules" in out[by_id["data-status"]] and out[by_id["data-files"]] is None
