@@ -203,7 +203,7 @@ def _cmd_resume(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from models.errors import ModelError
+    from errors import UserError
     from training import export
 
     try:
@@ -213,9 +213,16 @@ def _cmd_export(args) -> int:
             print(export.model_card(args.run_id))
         elif args.what == "adapter":
             print(export.adapter_folder(args.run_id))
+        elif args.what == "gguf":
+            print(f"Exporting run:{args.run_id} to GGUF {args.quant} (merging its adapter first if needed) ...",
+                  file=sys.stderr, flush=True)
+            result = export.gguf(args.run_id, args.quant)
+            print(result.summary())
+            for note in result.notes:
+                print(f"note: {note}")
         else:
             print(export.push(args.run_id, args.repo))
-    except (ModelError, ValueError) as exc:
+    except (UserError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -253,10 +260,12 @@ def main(argv=None) -> int:
     p.add_argument("run_id")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_resume)
-    p = sub.add_parser("export", help="a run's adapter, merged model, model card, or a push to the Hub")
+    p = sub.add_parser("export", help="a run's adapter, merged model, GGUF file, model card, or a push to the Hub")
     p.add_argument("run_id")
-    p.add_argument("what", choices=["adapter", "merged", "card", "push"])
+    p.add_argument("what", choices=["adapter", "merged", "gguf", "card", "push"])
     p.add_argument("--repo", help="push: the Hub repository id (needs HF_TOKEN)")
+    p.add_argument("--quant", default="q8_0", help="gguf: f16, q8_0 (default), q4_1, bf16 or f32 "
+                                                   "(q4_k where the installed gguf package can write it)")
     p.set_defaults(func=_cmd_export)
     args = parser.parse_args(argv)
     if args.command in ("run", "resume") and (problem := _settle_dead_runs()):

@@ -1,7 +1,10 @@
-"""Exports of a finished run: its adapter, a merged full model (safetensors), a model card, a push to the Hub.
+"""Exports of a finished run: its adapter, a merged full model (safetensors), a GGUF file with an Ollama Modelfile,
+a model card, a push to the Hub.
 
 A merge loads the base in float32 (for the builtin model: the safetensors folder converted from its GGUF, which
-carries no quantizer, so save_pretrained works), applies the adapter, merges and saves into runs/<id>/merged."""
+carries no quantizer, so save_pretrained works), applies the adapter, merges and saves into runs/<id>/merged. A
+GGUF export writes runs/<id>/gguf/<id>-<QUANT>.gguf from that merged model (models.gguf_export), a Modelfile whose
+SYSTEM is the system prompt of the run's training data, and lists each file's size and sha256 in the model card."""
 from __future__ import annotations
 
 import json
@@ -11,8 +14,11 @@ from pathlib import Path
 import yaml
 
 from models.errors import ModelError
-from models import merge
-from models.run import run_config, run_dir, weights
+from models import gguf_export, merge
+from models.run import base_folder, run_config, run_dir, weights
+
+GGUF_FOLDER = "gguf"
+GGUF_INDEX = "exports.json"  # file name → quant, bytes, sha256: what the model card lists
 
 
 def adapter_folder(run_id: str) -> Path:
@@ -27,6 +33,91 @@ def merged(run_id: str) -> Path:
     """A standalone model folder: the run's full weights, or its base with the adapter merged in (made once, with
     its model card). Classification heads get their class names from the training data."""
     return merge.merged(run_id, class_names=_class_names, on_made=model_card)
+
+
+def gguf(run_id: str, quant: str = gguf_export.DEFAULT_QUANT, *, progress=None) -> gguf_export.GGUFExport:
+    """runs/<id>/gguf/<id>-<QUANT>.gguf (quant: a name of gguf_export.available()) with an Ollama Modelfile beside
+    it, and the file's size and sha256 in the model card. A LoRA-style run is merged into its base first (once).
+    Classification and regression heads, and architectures llama.cpp does not run as `llama`, are refused with the
+    reason. `progress(done, total)` is called per tensor written."""
+    ref = f"run:{run_id}"
+    config = run_config(run_id)
+    task = config.get("task", "sft")
+    if task in ("classification", "regression"):
+        raise ModelError(gguf_export.refusal_for_head(ref, task))
+    gguf_export.quant(quant)  # an unknown or unwritable quantisation fails before any merge
+    kind, folder = weights(run_id)
+    gguf_export.check(folder if kind == "model" else base_folder(config.get("base_model", "builtin:smollm2-135m-instruct")),
+                      what=ref)
+    source = merged(run_id)
+    system, notes = data_system_prompt(config)
+    out = run_dir(run_id) / GGUF_FOLDER
+    result = gguf_export.export(source, out / gguf_export.file_name(run_id, quant), quant_name=quant, name=ref,
+                                system=system, progress=progress)
+    result.notes[:0] = notes
+    _record_gguf(out, result)
+    model_card(run_id)
+    return result
+
+
+def data_system_prompt(config: dict) -> tuple[str | None, list[str]]:
+    """The system prompt of the run's training data (the most common one when records differ), and notes."""
+    from collections import Counter
+
+    from training.config import TrainConfig
+    from training.tasks import records
+
+    try:
+        train_config = TrainConfig.from_dict(config)
+        items = records(train_config, train_config.train_split, shuffle=False)
+    except Exception as exc:  # noqa: BLE001 - the data may have moved since training: the Modelfile has no SYSTEM
+        return None, [f"The training data could not be read ({type(exc).__name__}), so the Modelfile has no SYSTEM."]
+    prompts = Counter(next((m["content"] for m in r.messages if m["role"] == "system"), None) for r in items)
+    prompts.pop(None, None)
+    if not prompts:
+        return None, []
+    text, count = prompts.most_common(1)[0]
+    if len(prompts) == 1:
+        return text, []
+    return text, [f"The training data has {len(prompts)} different system prompts; the Modelfile's SYSTEM is the most "
+                  f"common one ({count} of {len(items)} records)."]
+
+
+def _record_gguf(out: Path, result) -> None:
+    from data.io import DiskFull, atomic_write
+
+    index = _gguf_index(out)
+    index[result.path.name] = {k: v for k, v in result.to_dict().items() if k != "file"}
+    try:
+        with atomic_write(out / GGUF_INDEX) as handle:
+            handle.write(json.dumps(index, indent=2))
+    except DiskFull as exc:
+        raise ModelError(str(exc)) from None
+
+
+def _gguf_index(out: Path) -> dict:
+    """The GGUF files of a run that are still there, as recorded when they were written."""
+    try:
+        index = json.loads((out / GGUF_INDEX).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {name: entry for name, entry in index.items()
+            if (out / name).is_file() and (out / name).stat().st_size == entry.get("bytes")}
+
+
+def _gguf_lines(run_id: str, folder: Path) -> list[str]:
+    index = _gguf_index(folder / GGUF_FOLDER)
+    if not index:
+        return []
+    lines = ["", "## GGUF (llama.cpp, Ollama)"]
+    for name, entry in sorted(index.items()):
+        lines.append(f"- `{GGUF_FOLDER}/{name}`: {entry['quant']}, {entry['bytes'] / 2**20:.1f} MiB "
+                     f"({entry['bytes']:,} bytes), sha256 `{entry['sha256']}`")
+    if (folder / GGUF_FOLDER / gguf_export.MODELFILE).is_file():
+        lines.append(f"- Ollama: `cd {GGUF_FOLDER} && ollama create {run_id.lower()} -f Modelfile` "
+                     "(the Modelfile points at the latest export).")
+    lines.append(f"- llama.cpp: `llama-cli -m {GGUF_FOLDER}/{sorted(index)[0]} -cnv`")
+    return lines
 
 
 def _class_names(config: dict) -> list[str]:
@@ -79,10 +170,11 @@ def model_card(run_id: str) -> Path:
     for row in rows:
         scores = ", ".join(f"{k} {v:.4g}" for k, v in row["metrics"].items() if isinstance(v, (int, float)))
         lines.append(f"- {row['benchmark']} ({row['variant']}, {row['items']} items): {scores}")
+    lines += _gguf_lines(run_id, folder)
     lines += ["", "Reproduce: `python -m training run config.yaml` with the configuration above.", ""]
     card = folder / "README.md"
     card.write_text("\n".join(lines), encoding="utf-8")
-    for kind in ("adapter", "model", "merged"):
+    for kind in ("adapter", "model", "merged", GGUF_FOLDER):
         if (folder / kind).is_dir():
             shutil.copyfile(card, folder / kind / "README.md")
     return card
