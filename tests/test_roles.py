@@ -12,7 +12,8 @@ from ui import roles
 
 OPERATOR_ONLY = {  # what a viewer must never do; the guard locks these and any handler not in VIEWER_SAFE
     ("finetune_tab", "on_start"), ("finetune_tab", "on_cancel"), ("finetune_tab", "on_resume"),
-    ("finetune_tab", "on_export"), ("finetune_tab", "on_upload"), ("evaluate_tab", "on_start"),
+    ("finetune_tab", "on_export"), ("finetune_tab", "on_export_gguf"), ("finetune_tab", "on_upload"),
+    ("evaluate_tab", "on_start"),
     ("evaluate_tab", "on_cancel"), ("studies_tab", "on_start"), ("studies_tab", "on_cancel"),
     ("studies_tab", "on_train"), ("studies_tab", "on_evaluate"), ("openai_tab", "on_launch"),
     ("openai_tab", "on_cancel"), ("openai_tab", "on_save_prices"), ("openai_tab", "on_train_local"),

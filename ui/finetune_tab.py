@@ -153,6 +153,9 @@ class Runs:
             self.resume = gr.Button("Resume", elem_id="ft-resume")
             self.files_button = gr.Button("Files", elem_id="ft-files")
             self.export = gr.Button("Export merged model", elem_id="ft-export")
+            self.export_gguf = gr.Button("Export GGUF", elem_id="ft-export-gguf")
+            self.gguf_quant = gr.Dropdown(_gguf_quants(), value="q8_0", label="GGUF type", elem_id="ft-gguf-quant",
+                                          min_width=120)
             self.card_button = gr.Button("Model card", elem_id="ft-card")
         self.action = gr.Markdown(elem_id="ft-action")
         self.reference = gr.Markdown(elem_id="ft-reference")
@@ -284,17 +287,28 @@ def _wire_run_actions(runs: Runs) -> None:
         return {action: f"Model card written to `{config_path(run_id).parent / 'README.md'}`:",
                 card: gr.update(value=text, visible=True)}
 
-    def on_export(run_id):
+    def on_export(run_id, target="merged", quant="q8_0"):
         if not run_id:
             yield {action: strings.FT_NO_RUN}
             return
-        start_export(run_id)
+        start_export(run_id, target, quant)
         yield {action: export_markdown(run_id)}
         while exporting(run_id):
             time.sleep(0.5)
         yield {action: export_markdown(run_id)}
 
+    def on_export_gguf(run_id, quant):
+        yield from on_export(run_id, "gguf", quant or "q8_0")
+
     run = runs.panel.run
     runs.files_button.click(on_files, run, [action, files])
     runs.card_button.click(on_card, run, [action, card])
     runs.export.click(on_export, run, action, concurrency_limit=2)
+    runs.export_gguf.click(on_export_gguf, [run, runs.gguf_quant], action, concurrency_limit=2)
+
+
+def _gguf_quants() -> list[tuple[str, str]]:
+    """The GGUF types this machine's gguf package can write, for the dropdown (gguf needs numpy, not torch)."""
+    from models.gguf_export import available
+
+    return [(f"{name}: {about}", name) for name, about in available().items()]

@@ -319,23 +319,28 @@ _exports: dict[str, dict] = {}
 _exports_lock = threading.Lock()
 
 
-def start_export(run_id: str) -> dict:
-    """Start merging the run's adapter into its base (training.export.merged) unless it is already running."""
+def start_export(run_id: str, target: str = "merged", quant: str = "q8_0") -> dict:
+    """Start an export of the run unless one is already running: the adapter merged into its base
+    (training.export.merged) or a GGUF file with its Ollama Modelfile (training.export.gguf, which merges first)."""
     with _exports_lock:
         state = _exports.get(run_id)
         if state and state["state"] == "running":
             return state
-        state = _exports[run_id] = {"state": "running", "path": None, "error": None}
+        state = _exports[run_id] = {"state": "running", "target": target, "quant": quant, "path": None,
+                                    "summary": None, "error": None}
 
     def work():
-        from models.errors import ModelError
+        from errors import UserError
 
         try:
             from training import export
 
-            path = export.merged(run_id)
-            state.update(state="done", path=str(path))
-        except (ModelError, ValueError, OSError) as exc:
+            if target == "gguf":
+                result = export.gguf(run_id, quant)
+                state.update(state="done", path=str(result.path), summary=result.summary())
+            else:
+                state.update(state="done", path=str(export.merged(run_id)))
+        except (UserError, ValueError, OSError) as exc:
             state.update(state="failed", error=str(exc))
         except Exception as exc:  # noqa: BLE001 - shown on the page, never a stack trace
             state.update(state="failed", error=f"{type(exc).__name__}: {exc}")
@@ -348,10 +353,12 @@ def export_markdown(run_id: str | None) -> str:
     state = _exports.get(run_id or "")
     if not state:
         return ""
+    gguf = state.get("target") == "gguf"
     if state["state"] == "running":
-        return strings.FT_EXPORTING
+        return strings.FT_EXPORTING_GGUF.format(quant=state["quant"]) if gguf else strings.FT_EXPORTING
     if state["state"] == "done":
-        return strings.FT_EXPORTED.format(path=state["path"])
+        return strings.FT_EXPORTED_GGUF.format(summary=state["summary"]) if gguf else \
+            strings.FT_EXPORTED.format(path=state["path"])
     return strings.FT_EXPORT_FAILED.format(error=state["error"])
 
 

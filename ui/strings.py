@@ -111,6 +111,9 @@ FT_RESUME_NO_CHECKPOINT = "{run_id} cannot be resumed: {error}"
 FT_EXPORTING = "⏳ Merging the adapter into the base model (this loads the model) …"
 FT_EXPORTED = "✅ Merged model: `{path}`"
 FT_EXPORT_FAILED = "❌ Export failed: {error}"
+FT_EXPORTING_GGUF = "⏳ Writing a {quant} GGUF file (merging the adapter into the base first) …"
+FT_EXPORTED_GGUF = ("✅ {summary} An Ollama `Modelfile` lies beside it (`ollama create NAME -f Modelfile`); "
+                    "llama.cpp runs the file as it is.")
 FT_REFERENCE = ("Use **`{ref}`** in the Chat and Evaluate tabs (and as a base model here, to train on top of this "
                 "run).")
 FT_REFERENCE_HEAD = ("**`{ref}`** has a {task} head: it predicts a {what} rather than text, so use it in the "

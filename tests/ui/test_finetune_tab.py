@@ -352,6 +352,12 @@ def test_a_tiny_lora_run_starts_trains_and_finishes(isolated_runs, tiny_llama, c
     merged = isolated_runs / started.run_id / "merged"
     assert ft.export_markdown(started.run_id) == f"✅ Merged model: `{merged}`"
     assert (merged / "config.json").is_file() and list(merged.glob("*.safetensors"))
+    # Export GGUF: the same thread-and-poll path, a file and its Modelfile in runs/<id>/gguf/
+    assert ft.start_export(started.run_id, "gguf", "f16")["state"] in ("running", "done")
+    assert ft.wait_export(started.run_id, timeout=120)["state"] == "done", ft.export_markdown(started.run_id)
+    written = isolated_runs / started.run_id / "gguf" / f"{started.run_id}-F16.gguf"
+    assert written.is_file() and (written.parent / "Modelfile").is_file(), sorted(written.parent.iterdir())
+    assert ft.export_markdown(started.run_id).startswith("✅ ") and "Modelfile" in ft.export_markdown(started.run_id)
     # the next Check measures its time estimate from this run
     assert f"of `{started.run_id}`" in ft.check_form(dict(base_model=f"hf:{tiny_llama}", dataset=str(chat_file),
                                                           max_steps=12, batch_size=2)).time_markdown
