@@ -44,6 +44,12 @@ BUNDLED: dict[str, BundledSet] = {
     "freesolv": BundledSet("FreeSolv hydration free energy (kcal/mol) from SMILES: regression",
                            "data.bundled.properties:freesolv"),
     "solubility": BundledSet("Aqueous solubility log S from SMILES: regression", "data.bundled.properties:solubility"),
+    "moleculeace-chembl2047-ec50": BundledSet("MoleculeACE FXR pEC50 from SMILES, with activity-cliff labels: "
+                                              "regression", "data.bundled.moleculeace:chembl2047_ec50"),
+    "moleculeace-chembl214-ki": BundledSet("MoleculeACE 5-HT1A pKi from SMILES, with activity-cliff labels: regression",
+                                           "data.bundled.moleculeace:chembl214_ki"),
+    "moleculeace-chembl234-ki": BundledSet("MoleculeACE dopamine D3 pKi from SMILES, with activity-cliff labels: "
+                                           "regression", "data.bundled.moleculeace:chembl234_ki"),
     "name-to-smiles": BundledSet("Approved drug name → SMILES", "data.bundled.smiles_tasks:name_to_smiles"),
     "smiles-to-name": BundledSet("SMILES → approved drug name", "data.bundled.smiles_tasks:smiles_to_name"),
 }

@@ -8,6 +8,10 @@ question are compared with SQuAD token F1 (words copied from the question left o
 other text scores 0, and a question the judge cannot answer from its own text is dropped. The headline is the
 harmonic mean of precision and recall.
 
+Beside the score, the judge's sanity: up to 16 of the references (seeded) judged against themselves and against a
+random other reference of the same benchmark. A judge that scores the unrelated pair within 0.1 of the matching
+one (or asks no question it can answer) is flagged: "judge cannot tell matching from unrelated answers".
+
 The judge's raw outputs are cached on disk by judge, prompts and text (parsed on reading, so a parser fix needs
 no new judge calls), and the reference side, the same for every model on a benchmark, is paid for once.
 """
@@ -204,29 +208,9 @@ def _harmonic(precision: float | None, recall: float | None) -> float | None:
     return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
 
 
-@register("questeval", description="QuestEval-style: a judge model asks questions of each text and compares the "
-                                   "answers (harmonic mean of precision and recall).",
-          outputs={"questeval": True, "questeval_precision": True, "questeval_recall": True},
-          heavy=True, options=("judge", "questions_per_text", "batch_size"))
-def questeval(predictions: list[str], references: list[str], judge: str | None = None, questions_per_text: int = 3,
-              batch_size: int = 8) -> dict:
-    """Question-answering consistency between each prediction and its reference, judged by `judge`.
-
-    >>> r = questeval(["Warfarin is an anticoagulant."],
-    ...               ["Warfarin is an anticoagulant. It is cleared by CYP2C9 in the liver."], judge="dummy:judge")
-    >>> {k: round(v, 3) for k, v in r.items() if k.startswith("questeval") and isinstance(v, float)}
-    {'questeval': 0.667, 'questeval_precision': 1.0, 'questeval_recall': 0.5}
-    >>> r["questeval_judge"], r["questeval_questions"]
-    ('dummy:judge', {'precision': 1, 'recall': 2, 'dropped': 0})
-    """
-    from models.builtin import DEFAULT_MODEL
-
-    for name, value in (("questions_per_text", questions_per_text), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise MetricError(f"questeval: {name} must be a whole number of at least 1 (got {value!r})")
-    ref = (judge or DEFAULT_MODEL).strip()
-    asker = _Judge(ref, questions_per_text, batch_size)
-    items = [(_one_line(p), _one_line(r)) for p, r in zip(predictions, references)]
+def _side_scores(asker: _Judge, items: list[tuple[str, str]]) -> tuple[dict, dict, int]:
+    """Per side ("precision": questions from the prediction, "recall": from the reference), each item's mean
+    answer F1 (None: no question kept for it); the questions kept per side; the questions asked in all."""
     questions = asker.questions({text for item in items for text in item})
     # side name -> (text the questions come from, the other text) for each item
     sides = {"precision": [(p, r) for p, r in items], "recall": [(r, p) for p, r in items]}
@@ -237,24 +221,113 @@ def questeval(predictions: list[str], references: list[str], judge: str | None =
             for side, pairs in sides.items()}
     other = asker.answers({(dst, q) for side, pairs in sides.items()
                            for (_, dst), qs in zip(pairs, kept[side]) for q in qs})
-
-    result, counts, left_out = {}, {}, {}
+    per_item = {}
     for side, pairs in sides.items():
-        scores = []
+        per_item[side] = []
         for (src, dst), qs in zip(pairs, kept[side]):
             f1 = [0.0 if other[(dst, q)] == UNANSWERABLE else answer_f1(other[(dst, q)], own[(src, q)], q)
                   for q in qs]
-            if f1:
-                scores.append(sum(f1) / len(f1))
-        result[f"questeval_{side}"] = _mean(scores)
-        counts[side] = sum(len(qs) for qs in kept[side])
-        left_out[side] = len(pairs) - len(scores)
+            per_item[side].append(sum(f1) / len(f1) if f1 else None)
+    counts = {side: sum(len(qs) for qs in kept[side]) for side in sides}
     asked = sum(len(questions[src]) for pairs in sides.values() for src, _ in pairs)
-    return {
+    return per_item, counts, asked
+
+
+# The judge's sanity check: references judged against themselves and against another reference of the benchmark.
+SANITY_ITEMS = 16  # references sampled (each costs its cross answers only: about 2 x questions_per_text calls)
+SANITY_SEED = 0
+SANITY_MARGIN = 0.1
+JUDGE_WARNING = "judge cannot tell matching from unrelated answers"
+
+
+def judge_sanity(asker: _Judge, references: list[str], items: int = SANITY_ITEMS, seed: int = SANITY_SEED,
+                 margin: float = SANITY_MARGIN) -> dict:
+    """Whether the judge separates a text from an unrelated one: up to `items` distinct references (seeded),
+    each judged against itself ("self") and against a random other reference of the same set ("other"), the
+    other one in the prediction's place; each figure is the mean of the items' scores (harmonic mean of an
+    item's precision and recall; `scored` counts the items that have one). `ok` is False when self − other is
+    below `margin`, or when the judge has no score for one of them (it writes no question its own text answers);
+    None with fewer than two different references.
+
+    A deterministic judge gives every text the same answer to a question both times it is asked, so "self" is
+    1.0 whenever it has a question to ask; the check is in "other": how far unrelated text falls below that.
+    A constant judge (one answer to everything) scores both the same.
+    """
+    import random
+
+    texts = sorted({r for r in references if r})
+    found = {"items": 0, "seed": seed, "margin": margin, "self": None, "other": None, "gap": None, "ok": None}
+    if len(texts) < 2:
+        return {**found, "note": "needs at least two different references"}
+    rng = random.Random(seed)
+    chosen = rng.sample(texts, min(items, len(texts)))
+    partners = []
+    for text in chosen:
+        pick = rng.randrange(len(texts) - 1)
+        partners.append(texts[pick + (pick >= texts.index(text))])  # any reference but this one
+
+    def mean_score(pairs):
+        per_item, _, _ = _side_scores(asker, pairs)
+        scores = [s for p, r in zip(per_item["precision"], per_item["recall"])
+                  if (s := _harmonic(p, r)) is not None]
+        return _mean(scores), len(scores)
+
+    (same, scored_same), (other, scored_other) = mean_score([(t, t) for t in chosen]), \
+        mean_score(list(zip(partners, chosen)))
+    found.update({"items": len(chosen), "self": same, "other": other,
+                  "scored": {"self": scored_same, "other": scored_other}})
+    if same is None or other is None:
+        return {**found, "ok": False,
+                "note": "the judge wrote no question that its own text answers, so it cannot be checked"}
+    found["gap"] = same - other
+    found["ok"] = found["gap"] >= margin
+    return found
+
+
+@register("questeval", description="QuestEval-style: a judge model asks questions of each text and compares the "
+                                   "answers (harmonic mean of precision and recall).",
+          outputs={"questeval": True, "questeval_precision": True, "questeval_recall": True},
+          heavy=True, options=("judge", "questions_per_text", "batch_size", "sanity_items"))
+def questeval(predictions: list[str], references: list[str], judge: str | None = None, questions_per_text: int = 3,
+              batch_size: int = 8, sanity_items: int = SANITY_ITEMS) -> dict:
+    """Question-answering consistency between each prediction and its reference, judged by `judge`.
+
+    Beside the score, the judge's sanity (`judge_sanity`, on up to `sanity_items` of the references; 0: none):
+    a judge that scores an unrelated reference nearly as high as the reference itself is flagged in
+    `questeval_judge_warning`.
+
+    >>> r = questeval(["Warfarin is an anticoagulant."],
+    ...               ["Warfarin is an anticoagulant. It is cleared by CYP2C9 in the liver."], judge="dummy:judge")
+    >>> {k: round(v, 3) for k, v in r.items() if k.startswith("questeval") and isinstance(v, float)}
+    {'questeval': 0.667, 'questeval_precision': 1.0, 'questeval_recall': 0.5}
+    >>> r["questeval_judge"], r["questeval_questions"]
+    ('dummy:judge', {'precision': 1, 'recall': 2, 'dropped': 0})
+    """
+    from models.builtin import DEFAULT_MODEL
+
+    for name, value, least in (("questions_per_text", questions_per_text, 1), ("batch_size", batch_size, 1),
+                               ("sanity_items", sanity_items, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise MetricError(f"questeval: {name} must be a whole number of at least {least} (got {value!r})")
+    ref = (judge or DEFAULT_MODEL).strip()
+    asker = _Judge(ref, questions_per_text, batch_size)
+    items = [(_one_line(p), _one_line(r)) for p, r in zip(predictions, references)]
+    per_item, counts, asked = _side_scores(asker, items)
+    result = {f"questeval_{side}": _mean([s for s in scores if s is not None]) for side, scores in per_item.items()}
+    left_out = {side: sum(1 for s in scores if s is None) for side, scores in per_item.items()}
+    out = {
         "questeval": _harmonic(result["questeval_precision"], result["questeval_recall"]),
         **result,
         "questeval_judge": ref,
         "questeval_questions": {**counts, "dropped": asked - counts["precision"] - counts["recall"]},
         "questeval_items_left_out": left_out,
-        "questeval_judge_calls": asker.calls,
     }
+    if sanity_items:
+        sanity = judge_sanity(asker, [r for _, r in items], sanity_items)
+        out["questeval_judge_sanity"] = sanity
+        if sanity["ok"] is False:
+            why = (f"self {sanity['self']:.2f} vs other {sanity['other']:.2f}, below the margin {sanity['margin']}"
+                   if sanity["gap"] is not None else sanity["note"])
+            out["questeval_judge_warning"] = f"{JUDGE_WARNING} ({why})"
+    out["questeval_judge_calls"] = asker.calls
+    return out

@@ -78,3 +78,21 @@ def regression(predictions: list, references: list) -> dict:
         result["mae"] = float(mean_absolute_error(gold, guess))
         result["r2"] = float(r2_score(gold, guess)) if len(pairs) > 1 else None
     return result
+
+
+@register("cliff_regression", kind="number", item_fn=absolute_error,
+          description="RMSE and MAE on activity-cliff molecules only (MoleculeACE's RMSE_cliff); the benchmark "
+                      "picks them with where: {cliff_mol: 1}.",
+          outputs={"rmse_cliff": False, "mae_cliff": False})
+def cliff_regression(predictions: list, references: list) -> dict:
+    """The regression metric's RMSE and MAE under their own names, for the items a benchmark gives it: with
+    `where: {cliff_mol: 1}` that is the activity-cliff molecules, whose error MoleculeACE reports beside the
+    overall one (a model that learns smooth structure-activity trends does worst on them). The count of
+    answers without a number is under `cliff_unparsed_numbers`.
+
+    >>> cliff_regression([6.0, "7.5", None], [7.0, 7.0, 8.0])
+    {'rmse_cliff': 0.7905694150420949, 'mae_cliff': 0.75, 'cliff_items': 3, 'cliff_unparsed_numbers': 1}
+    """
+    overall = regression(predictions, references)
+    return {"rmse_cliff": overall["rmse"], "mae_cliff": overall["mae"], "cliff_items": len(predictions),
+            "cliff_unparsed_numbers": overall["unparsed_numbers"]}

@@ -48,7 +48,7 @@ def score(predictions, references, **options):
 def test_the_metric_is_registered_with_its_options():
     metric = METRICS["questeval"]
     assert metric.kind == "text" and metric.heavy and metric.family == "questeval"
-    assert metric.options == ("judge", "questions_per_text", "batch_size")
+    assert metric.options == ("judge", "questions_per_text", "batch_size", "sanity_items")
     assert metric.outputs == {"questeval": True, "questeval_precision": True, "questeval_recall": True}
 
 
@@ -329,3 +329,80 @@ def test_the_builtin_judge_scores_medical_answers(builtin_folder, cache):
     print("swapped:", {k: v for k, v in swapped.items()})
     assert r["questeval"] is not None and swapped["questeval"] is not None
     assert r["questeval"] > swapped["questeval"]
+
+
+# -- the judge's sanity check: references against themselves and against another reference -----------------------
+MEDICAL = ["Warfarin is an anticoagulant. Fluconazole inhibits CYP2C9 enzymes.",
+           "Metformin lowers hepatic glucose production. It is first-line in type 2 diabetes.",
+           "Amoxicillin treats bacterial infections. Rash is a common adverse event.",
+           "Atorvastatin lowers LDL cholesterol. Muscle pain can occur with high doses.",
+           "Omeprazole reduces stomach acid. It inhibits the proton pump."]
+
+
+def test_dummy_judge_separates_a_reference_from_an_unrelated_one():
+    r = score(MEDICAL[::-1], MEDICAL)
+    sanity = r["questeval_judge_sanity"]
+    # Each reference answers its own questions as it did before (1.0); another reference shares no content word
+    # with them, so every cross answer is "unanswerable" (0.0).
+    assert (sanity["self"], sanity["other"], sanity["gap"], sanity["ok"]) == (1.0, 0.0, 1.0, True)
+    assert sanity["items"] == 5 and sanity["margin"] == qe.SANITY_MARGIN and sanity["scored"] == {"self": 5,
+                                                                                               "other": 5}
+    assert "questeval_judge_warning" not in r
+    # The score itself: the predictions are the references reversed, so only the middle one meets its own text.
+    assert r["questeval"] == pytest.approx(1 / 5)
+
+
+class ConstantJudge(ChatModel):
+    """Asks the same two questions of every text and answers every question the same: it scores all texts alike."""
+
+    ref = "constant"
+    context_length = None
+
+    def generate(self, conversations, params):
+        return [Generation("Answer: alpha" if "Question:" in c[-1]["content"] else "1. What is A?\n2. What is B?")
+                for c in conversations]
+
+
+def test_a_judge_that_scores_everything_the_same_is_flagged(monkeypatch):
+    monkeypatch.setattr(registry, "resolve", lambda ref, **kw: ConstantJudge())
+    r = qe.questeval(["Aspirin thins blood.", "Metformin lowers glucose."], MEDICAL[:2], judge="constant")
+    assert r["questeval"] == 1.0  # every prediction "matches" its reference: the score alone does not show it
+    sanity = r["questeval_judge_sanity"]
+    assert (sanity["self"], sanity["other"], sanity["gap"], sanity["ok"]) == (1.0, 1.0, 0.0, False)
+    assert r["questeval_judge_warning"].startswith("judge cannot tell matching from unrelated answers")
+    assert "self 1.00 vs other 1.00" in r["questeval_judge_warning"]
+
+
+def test_a_constant_dummy_model_as_judge_is_flagged():
+    # dummy:no-interaction answers "There is no interaction between them." to everything: no question at all.
+    r = score(MEDICAL[:3], MEDICAL[:3], judge="dummy:no-interaction")
+    assert r["questeval"] is None
+    assert r["questeval_judge_sanity"]["ok"] is False and r["questeval_judge_sanity"]["self"] is None
+    assert "judge cannot tell matching from unrelated answers" in r["questeval_judge_warning"]
+    assert "no question" in r["questeval_judge_warning"]
+
+
+def test_the_sanity_check_is_capped_seeded_and_costs_only_its_cross_answers(calls):
+    plain = score(MEDICAL, MEDICAL, sanity_items=0)
+    assert "questeval_judge_sanity" not in plain and "questeval_judge_warning" not in plain
+    calls.clear()
+    checked = score(MEDICAL, MEDICAL, sanity_items=3)
+    sanity = checked["questeval_judge_sanity"]
+    assert sanity["items"] == 3 and sanity["seed"] == qe.SANITY_SEED and sanity["ok"] is True
+    # Every reference already has its questions and its own answers; only cross answers are new: each of the 3
+    # references' 2 questions asked of its partner, and the partner's 2 asked of it (at most 12 conversations).
+    assert 0 < sum(calls) == checked["questeval_judge_calls"] <= 12
+    assert {k: v for k, v in checked.items() if k.startswith("questeval_") and k.endswith(("precision", "recall"))} \
+        == {k: v for k, v in plain.items() if k.startswith("questeval_") and k.endswith(("precision", "recall"))}
+    calls.clear()
+    again = score(MEDICAL, MEDICAL, sanity_items=3)
+    assert again["questeval_judge_sanity"] == sanity and calls == []
+    with pytest.raises(MetricError, match="sanity_items"):
+        score(MEDICAL, MEDICAL, sanity_items=-1)
+
+
+def test_too_few_different_references_leave_the_check_undecided():
+    r = score([HALF, REFERENCE], [REFERENCE, REFERENCE])
+    assert r["questeval_judge_sanity"]["ok"] is None and "two different references" in \
+        r["questeval_judge_sanity"]["note"]
+    assert "questeval_judge_warning" not in r
