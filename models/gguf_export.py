@@ -17,6 +17,9 @@ What is supported, and why the rest is refused (a ModelError naming the reason):
 The file is written under a temporary name in the target folder and renamed into place when complete, so a full
 disk (or a crash) never leaves a half-written .gguf under the real name; a full disk is one sentence naming the
 folder. Export loads the model in float32 (about 4 bytes per parameter of memory) and writes tensor by tensor.
+
+The tokenizer fields come from models.gguf_vocab and the Modelfile from models.gguf_modelfile; their public names
+are re-exported here.
 """
 from __future__ import annotations
 
@@ -29,21 +32,16 @@ from pathlib import Path
 from typing import Callable
 
 from models.errors import ModelError
+from models.gguf_modelfile import MODELFILE, modelfile_text, ollama_template, render_chatml, write_modelfile
+from models.gguf_vocab import SUPPORTED, Vocab, looks_special, vocab
 
-MODELFILE = "Modelfile"
+# re-exported: training.export and the tests use these names here
+__all__ = ["DEFAULT_QUANT", "GGUFExport", "MODELFILE", "QUANTS", "SUPPORTED", "Quant", "Vocab", "available", "can_write",
+           "check", "export", "export_reference", "file_name", "looks_special", "modelfile_text", "ollama_template",
+           "permute", "quant", "refusal_for_head", "render_chatml", "vocab", "write_modelfile"]
+
 # A causal-LM class is the only kind of head llama.cpp and Ollama run; these model types map to llama.cpp's `llama`.
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM"}
-SUPPORTED = "LlamaForCausalLM and MistralForCausalLM (without a sliding window), with a byte-level BPE tokenizer"
-# sha256 of the SmolLM/SmolLM2 vocabulary (tokens in id order, joined by newlines): llama.cpp names its
-# pre-tokenizer "smollm" (digits split one by one). The converted builtin folder's tokenizer.json lost that step
-# in transformers' GGUF conversion, so the vocabulary, not the pre-tokenizer, says which model this is.
-SMOLLM_VOCAB_SHA256 = "d1f2ce856b324081b621d9e2e8dbd22879f462329f3fd4aa39fa758dddb2ce55"
-# Pre-tokenizer regexes (tokenizers' Split patterns) whose llama.cpp names are known.
-LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
-                r"\s*[\r\n]+|\s+(?!\S)|\s+")
-QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
-               r"\s*[\r\n]+|\s+(?!\S)|\s+")
-SPLITS = {LLAMA3_SPLIT: "llama-bpe", QWEN2_SPLIT: "qwen2"}
 
 
 @dataclass(frozen=True)
@@ -173,105 +171,6 @@ def check(folder: Path, *, what: str | None = None) -> dict:
         if config.get(flag):
             raise ModelError(f"{what} has {flag}: true; GGUF export of a Llama model writes bias-free layers only.")
     return config
-
-
-# --- tokenizer -------------------------------------------------------------------------------------------------
-
-@dataclass
-class Vocab:
-    tokens: list[str]
-    types: list[int]
-    merges: list[str]
-    pre: str
-    special: dict[str, int]  # bos, eos, unk, pad → id
-    add_bos: bool
-    add_eos: bool
-    chat_template: str | None
-    eog: list[str]  # end-of-generation tokens (Modelfile stop parameters)
-
-
-def looks_special(token: str) -> bool:
-    """Added tokens some tokenizers forget to mark special (llama.cpp's rule): <|...|>, <pad>, <mask>."""
-    return token in ("<pad>", "<mask>") or (token.startswith("<|") and token.endswith("|>"))
-
-
-def vocab(tokenizer, n_vocab: int, *, what: str, extra_eos: list[int] | None = None) -> Vocab:
-    """The GGUF tokenizer fields of a fast byte-level BPE tokenizer, padded to the embedding's rows."""
-    from gguf import TokenType
-
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
-        raise ModelError(f"{what}: its tokenizer has no tokenizer.json (a slow tokenizer); GGUF export needs a fast "
-                         "byte-level BPE tokenizer.")
-    spec = json.loads(backend.to_str())
-    model = spec.get("model") or {}
-    if model.get("type") != "BPE" or model.get("byte_fallback") or "ByteLevel" not in json.dumps(spec.get("decoder")):
-        kind = "SentencePiece-style (byte-fallback BPE)" if model.get("byte_fallback") else model.get("type", "unknown")
-        raise ModelError(f"{what}: its tokenizer is {kind}, not byte-level BPE; GGUF export writes byte-level BPE "
-                         f"(GPT-2 style) tokenizers only. Supported: {SUPPORTED}.")
-    ids = tokenizer.get_vocab()
-    if max(ids.values()) >= n_vocab:
-        raise ModelError(f"{what}: its tokenizer has ids up to {max(ids.values())} but the model's embedding has only "
-                         f"{n_vocab} rows; resize the embeddings (or drop the extra tokens) before exporting.")
-    tokens = [f"[PAD{i}]" for i in range(n_vocab)]
-    types = [int(TokenType.UNUSED)] * n_vocab
-    for token, index in ids.items():
-        tokens[index], types[index] = token, int(TokenType.NORMAL)
-    for index, added in tokenizer.added_tokens_decoder.items():
-        if index >= n_vocab:
-            continue
-        text = added.content
-        if added.special or looks_special(text):
-            types[index] = int(TokenType.CONTROL)
-        else:
-            types[index] = int(TokenType.USER_DEFINED)
-            if not added.normalized:  # llama.cpp matches user-defined tokens as plain text
-                text = tokenizer.decode(tokenizer.encode(text, add_special_tokens=False))
-        tokens[index] = text
-    merges = []
-    for merge in model.get("merges") or []:
-        pair = merge.split(" ", 1) if isinstance(merge, str) else merge
-        merges.append(" ".join("".join(chr(ord(c) + 256) if c == " " else c for c in part) for part in pair))
-    special = {name: getattr(tokenizer, f"{name}_token_id", None) for name in ("bos", "eos", "unk", "pad")}
-    special = {k: int(v) for k, v in special.items() if isinstance(v, int) and 0 <= v < n_vocab}
-    add_bos, add_eos = _adds_specials(tokenizer, special)
-    template = tokenizer.chat_template
-    if isinstance(template, dict):
-        template = template.get("default") or next(iter(template.values()), None)
-    eog = [tokens[i] for i in [special.get("eos"), *(extra_eos or [])] if isinstance(i, int) and 0 <= i < n_vocab]
-    eog += [t for t in ("<|im_end|>", "<|eot_id|>", "<|end|>") if t in ids and template and t in template]
-    eog = list(dict.fromkeys(eog))
-    return Vocab(tokens, types, merges, _pre_name(spec, tokens, what), special, add_bos, add_eos, template, eog)
-
-
-def _adds_specials(tokenizer, special: dict) -> tuple[bool, bool]:
-    """Whether encoding adds BOS / EOS around the text (a post-processor's template), as llama.cpp needs to know."""
-    with_specials = tokenizer("Hello", add_special_tokens=True)["input_ids"]
-    plain = tokenizer("Hello", add_special_tokens=False)["input_ids"]
-    bos, eos = special.get("bos"), special.get("eos")
-    add_bos = bos is not None and with_specials[:1] == [bos] and plain[:1] != [bos]
-    add_eos = eos is not None and with_specials[-1:] == [eos] and plain[-1:] != [eos]
-    return add_bos, add_eos
-
-
-def _pre_name(spec: dict, tokens: list[str], what: str) -> str:
-    """llama.cpp's name for how text is split before the merges (tokenizer.ggml.pre)."""
-    if hashlib.sha256("\n".join(tokens).encode("utf-8")).hexdigest() == SMOLLM_VOCAB_SHA256:
-        return "smollm"
-    pre = spec.get("pre_tokenizer") or {}
-    steps = pre.get("pretokenizers") if pre.get("type") == "Sequence" else [pre]
-    kinds = [s.get("type") for s in steps]
-    if kinds == ["ByteLevel"] and steps[0].get("use_regex", True) and not steps[0].get("add_prefix_space"):
-        return "gpt-2"
-    if kinds == ["Digits", "ByteLevel"] and steps[0].get("individual_digits") and steps[1].get("use_regex", True):
-        return "smollm"
-    if kinds == ["Split", "ByteLevel"] and not steps[1].get("use_regex", True):
-        pattern = (steps[0].get("pattern") or {}).get("Regex")
-        if pattern in SPLITS:
-            return SPLITS[pattern]
-    raise ModelError(f"{what}: its tokenizer splits text with a pre-tokenizer ({json.dumps(pre)[:200]}) that has no "
-                     "llama.cpp name this exporter can match (gpt-2, smollm, llama-bpe, qwen2), so llama.cpp would "
-                     "tokenize differently; it is not exported.")
 
 
 # --- weights ---------------------------------------------------------------------------------------------------
@@ -507,103 +406,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-# --- Ollama ----------------------------------------------------------------------------------------------------
-
-def ollama_template(tokenizer, template: str | None) -> tuple[str | None, str | None, str]:
-    """(Go TEMPLATE, the template's default system prompt, why not) for Ollama from a ChatML chat template
-    (`<|im_start|>role\\ncontent<|im_end|>\\n`). The result is checked against the Jinja template on sample
-    conversations; anything else gives (None, None, the reason), and Ollama falls back on the template stored in the
-    GGUF (tokenizer.chat_template)."""
-    if not template:
-        return None, None, "the model has no chat template"
-    if "<|im_start|>" not in template:
-        return None, None, "its chat template is not ChatML (<|im_start|>), so no Ollama TEMPLATE was derived"
-    try:
-        alone = tokenizer.apply_chat_template([{"role": "user", "content": "U"}], tokenize=False)
-    except Exception as exc:  # noqa: BLE001 - a template that cannot render is reported, not fatal
-        return None, None, f"its chat template does not render ({type(exc).__name__})"
-    default = None
-    head = "<|im_start|>system\n"
-    if alone.startswith(head) and "<|im_end|>\n" in alone:
-        default = alone[len(head):alone.index("<|im_end|>\n")]
-    if default is not None and ("{{" in default or '"""' in default):
-        return None, None, "its default system prompt cannot be written into a Go template"
-    samples = [
-        [{"role": "user", "content": "Does warfarin interact with fluconazole?"}],
-        [{"role": "system", "content": "You answer drug questions.\nBe brief."},
-         {"role": "user", "content": "What does aspirin inhibit?"}],
-        [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!\nAsk me."},
-         {"role": "user", "content": "Is metformin first-line?"}],
-        [{"role": "system", "content": "S"}, {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
-         {"role": "user", "content": "c"}],
-    ]
-    for messages in samples:
-        try:
-            expected = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        except Exception as exc:  # noqa: BLE001
-            return None, None, f"its chat template does not render a sample conversation ({type(exc).__name__})"
-        if render_chatml(messages, default) != expected:
-            return None, None, "its chat template differs from plain ChatML, so no Ollama TEMPLATE was derived"
-    otherwise = f"{{{{ else }}}}<|im_start|>system\n{default}<|im_end|>\n" if default is not None else ""
-    go = ("{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n" + otherwise + "{{ end }}"
-          "{{ range $i, $m := .Messages }}{{ if ne $m.Role \"system\" }}<|im_start|>{{ $m.Role }}\n"
-          "{{ $m.Content }}<|im_end|>\n{{ end }}"
-          "{{ if and (eq (len (slice $.Messages $i)) 1) (ne $m.Role \"assistant\") }}<|im_start|>assistant\n{{ end }}"
-          "{{ end }}")
-    return go, default, ""
-
-
-def render_chatml(messages: list[dict], default_system: str | None) -> str:
-    """What the Go template from ollama_template renders, in Python (Ollama gives a template the system messages
-    joined as .System, and every message in .Messages)."""
-    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-    if not system and default_system is not None:
-        system = default_system
-    out = f"<|im_start|>system\n{system}<|im_end|>\n" if system or default_system is not None else ""
-    for i, m in enumerate(messages):
-        if m["role"] != "system":
-            out += f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n"
-        if i == len(messages) - 1 and m["role"] != "assistant":
-            out += "<|im_start|>assistant\n"
-    return out
-
-
-def modelfile_text(gguf_name: str, *, template: str | None, stops: list[str], system: str | None,
-                   what: str, note: str = "") -> str:
-    lines = [f"# Ollama Modelfile for {what}, written by PharmaTune beside {gguf_name}.",
-             f"# Use: ollama create {Path(gguf_name).stem.lower()} -f Modelfile && ollama run {Path(gguf_name).stem.lower()}",
-             f"FROM ./{gguf_name}"]
-    if template:
-        lines.append(f'TEMPLATE """{template}"""')
-    elif note:
-        lines.append(f"# No TEMPLATE: {note}; Ollama uses the chat template stored in the GGUF where it knows it.")
-    if system:
-        lines.append(f'SYSTEM """{system}"""')
-    lines += [f"PARAMETER stop {json.dumps(stop)}" for stop in stops]
-    return "\n".join(lines) + "\n"
-
-
-def write_modelfile(target: Path, tokenizer, words: Vocab, *, system: str | None, what: str) -> tuple[Path, str]:
-    """The Modelfile beside `target` (atomically); returns it and a note when something could not be carried."""
-    from data.io import DiskFull, atomic_write
-
-    template, _default, why = ollama_template(tokenizer, words.chat_template)
-    note = why
-    if system and '"""' in system:
-        note, system = "the data's system prompt contains triple quotes, so the Modelfile has no SYSTEM line", None
-    stops = list(words.eog)
-    if template and "<|im_start|>" not in stops:
-        stops.insert(0, "<|im_start|>")
-    path = target.with_name(MODELFILE)
-    try:
-        with atomic_write(path) as handle:
-            handle.write(modelfile_text(target.name, template=template, stops=stops, system=system, what=what,
-                                        note=why))
-    except DiskFull as exc:  # its sentence names the folder; a ModelError like the rest of the export
-        raise ModelError(str(exc)) from None
-    return path, note
 
 
 def file_name(stem: str, quant_name: str) -> str:

@@ -218,35 +218,69 @@ def _stem(path: Path) -> str:
 
 
 def build() -> None:
+    """Lay out the Data tab: the source (set, split or upload, reading options), its validation, split and
+    export, the leakage report. Components go into one dict `c` that the section functions share."""
     import gradio as gr
 
     from data import catalog
-    from data.export import EXPORT_FORMATS
-    from data.formats import FORMATS
-    from data.splits import KINDS
-    from models.builtin import DEFAULT_MODEL
 
     gr.Markdown(strings.DATA_INTRO)
-    choices = catalog.choices()
+    c: dict = {"choices": catalog.choices()}
+    _source_section(c)
+    _validate_section(c)
+    _split_section(c)
+    _leakage_section(c)
+    button, on_split, inputs, outputs = c["split"]  # registered once the leakage report's components exist
+    button.click(on_split, inputs, [*outputs, *c["leakage_outputs"]])
+
+
+def _source_section(c: dict) -> None:
+    """The set and split, or an upload, and how to read it; picking a set replaces an earlier upload."""
+    import gradio as gr
+
+    from data import catalog
+    from data.formats import FORMATS
+    from models.builtin import DEFAULT_MODEL
+
+    choices = c["choices"]
     with gr.Row():
         with gr.Column(scale=2):
-            dataset = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None,
-                                  label="Bundled or shared set", elem_id="data-set")
-            split = gr.Dropdown(choices=["train", "validation", "test"], value="train", label="Split",
-                                elem_id="data-split")
+            c["dataset"] = gr.Dropdown(choices=choices, value=choices[0][1] if choices else None,
+                                       label="Bundled or shared set", elem_id="data-set")
+            c["split_name"] = gr.Dropdown(choices=["train", "validation", "test"], value="train", label="Split",
+                                          elem_id="data-split")
         label = (strings.UPLOAD_LABEL_PUBLIC.format(viewer=settings.viewer_upload_bytes() / 2**20,
                                                     limit=settings.max_upload_bytes() / 2**20)
                  if roles.policy().public else strings.UPLOAD_LABEL.format(limit=settings.max_upload_bytes() / 2**20))
-        upload = gr.File(label=label,
-                         file_types=[".jsonl", ".json", ".csv", ".tsv", ".parquet"], type="filepath",
-                         elem_id="data-upload", scale=2)
+        c["upload"] = gr.File(label=label,
+                              file_types=[".jsonl", ".json", ".csv", ".tsv", ".parquet"], type="filepath",
+                              elem_id="data-upload", scale=2)
     with gr.Accordion("Reading options", open=False):
         with gr.Row():
-            fmt = gr.Dropdown(choices=[AUTO_FORMAT, *FORMATS], value=AUTO_FORMAT, label="Row format")
-            mapping = gr.Textbox(label="Column mapping (tables)", placeholder="prompt=question,completion=answer")
-            tokenizer = gr.Dropdown(choices=[DEFAULT_MODEL, NO_TOKENIZER], value=DEFAULT_MODEL, allow_custom_value=True,
-                                    label="Tokenizer for token lengths (any builtin: or hf: reference)")
-            max_tokens = gr.Number(value=0, precision=0, label="Flag examples longer than (tokens, 0 = off)")
+            c["fmt"] = gr.Dropdown(choices=[AUTO_FORMAT, *FORMATS], value=AUTO_FORMAT, label="Row format")
+            c["mapping"] = gr.Textbox(label="Column mapping (tables)", placeholder="prompt=question,completion=answer")
+            c["tokenizer"] = gr.Dropdown(choices=[DEFAULT_MODEL, NO_TOKENIZER], value=DEFAULT_MODEL,
+                                         allow_custom_value=True,
+                                         label="Tokenizer for token lengths (any builtin: or hf: reference)")
+            c["max_tokens"] = gr.Number(value=0, precision=0, label="Flag examples longer than (tokens, 0 = off)")
+    c["source"] = [c["upload"], c["dataset"], c["split_name"], c["fmt"], c["mapping"]]
+
+    def on_dataset(ref) -> dict:
+        try:
+            names = catalog.splits(ref) if ref else ["train"]
+        except DataError as exc:
+            gr.Warning(str(exc))
+            names = ["train"]
+        # a picked set replaces an earlier upload
+        return {c["split_name"]: gr.update(choices=names, value=names[0]), c["upload"]: None}
+
+    c["dataset"].input(on_dataset, c["dataset"], [c["split_name"], c["upload"]])
+
+
+def _validate_section(c: dict) -> None:
+    """Validate (on the button, or as soon as a file is uploaded): report, statistics, token lengths, sample."""
+    import gradio as gr
+
     validate_button = gr.Button("Validate", variant="primary", elem_id="data-validate")
     report = gr.Markdown(elem_id="data-report")
     with gr.Row():
@@ -255,6 +289,33 @@ def build() -> None:
     sample = gr.Dataframe(headers=["system", "user", "assistant", "meta"], label="Sample rows", wrap=True,
                           elem_id="data-sample",
                           interactive=False)
+
+    def on_validate(upload_path, ref, split_name, fmt_name, mapping_text, tokenizer_ref, limit,
+                    progress=gr.Progress()) -> dict:
+        import pandas as pd
+
+        try:
+            path, train = resolve_source(upload_path, ref, split_name)
+            result = inspect(path, fmt_name, mapping_text, tokenizer_ref, int(limit or 0), train,
+                             progress=lambda f: progress(f, desc="Validating"))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence, never a stack trace
+            return {report: f"**{strings.ERROR_PREFIX}{_message(exc)}**", stats: {}, histogram: None, sample: None}
+        plot = pd.DataFrame(result.histogram) if result.histogram else None
+        table = pd.DataFrame(result.sample, columns=["system", "user", "assistant", "meta"]) if result.sample else None
+        return {report: result.report, stats: result.stats, histogram: plot, sample: table}
+
+    inputs, outputs = [*c["source"], c["tokenizer"], c["max_tokens"]], [report, stats, histogram, sample]
+    validate_button.click(on_validate, inputs, outputs)
+    c["upload"].upload(on_validate, inputs, outputs)
+
+
+def _split_section(c: dict) -> None:
+    """Split (with the leakage report of the new parts) and convert; the split is registered by build()."""
+    import gradio as gr
+
+    from data.export import EXPORT_FORMATS
+    from data.splits import KINDS
+
     with gr.Accordion("Split, convert and download", open=True):
         with gr.Row():
             fractions = gr.Textbox(value="0.72,0.08,0.2", label="Split fractions (train,validation,test)")
@@ -268,6 +329,48 @@ def build() -> None:
             export_button = gr.Button("Convert / export", elem_id="data-export")
         files = gr.File(label="Download", file_count="multiple", interactive=False, elem_id="data-files")
         status = gr.Markdown(elem_id="data-status")
+
+    def on_export(upload_path, ref, split_name, fmt_name, mapping_text, to_name) -> dict:
+        try:
+            path, _ = resolve_source(upload_path, ref, split_name)
+            out = export(path, to_name, fmt_name, mapping_text)
+        except Exception as exc:  # noqa: BLE001
+            return {files: None, status: f"{strings.ERROR_PREFIX}{_message(exc)}"}
+        return {files: [str(out)], status: f"Wrote {out.name}"}
+
+    def on_split(upload_path, ref, split_name, fmt_name, mapping_text, fractions_text, seed_value, stratify_by,
+                 to_name, kind) -> dict:
+        from data import leakage
+
+        try:
+            path, _ = resolve_source(upload_path, ref, split_name)
+            result, outs = split_files(path, fractions_text, seed_value or 0, stratify_by, to_name, fmt_name,
+                                       mapping_text, kind, name=source_name(upload_path, ref, split_name, path))
+        except Exception as exc:  # noqa: BLE001
+            return {files: None, status: f"{strings.ERROR_PREFIX}{_message(exc)}", **_clear_leakage(c, "")}
+        out = {files: [str(p) for p in outs], status: "Wrote " + ", ".join(p.name for p in outs) + ". "
+               + result.summary()}
+        others = [n for n in result.parts if n != "train" and result.parts[n]]
+        if "train" not in result.parts or not others:
+            return {**out, **_clear_leakage(c, "")}
+        try:
+            report = leakage.report_of_split(result.parts, "test" if "test" in others else others[-1],
+                                             name=f"{result.kind} split")
+        except DataError as exc:  # a set without pair or molecule fields: the split stands, with no report
+            return {**out, **_clear_leakage(c, f"No leakage report: {exc}")}
+        return {**out, **_show_leakage(c, report)}
+
+    export_button.click(on_export, [*c["source"], to], [files, status])
+    c["split"] = (split_button, on_split, [*c["source"], fractions, seed, stratify, to, split_kind], [files, status])
+
+
+def _leakage_section(c: dict) -> None:
+    """The chosen set, as the test side, against a training set and split."""
+    import gradio as gr
+
+    from data import catalog
+
+    choices = c["choices"]
     with gr.Accordion("Leakage report", open=True):
         gr.Markdown(LEAKAGE_INTRO)
         with gr.Row():
@@ -276,82 +379,20 @@ def build() -> None:
             train_split = gr.Dropdown(choices=["train", "validation", "test"], value="train", label="Its split",
                                       elem_id="data-train-split")
             leakage_button = gr.Button("Leakage report", elem_id="data-leakage")
-        leak_report = gr.Markdown(elem_id="data-leakage-report")
+        c["leak_report"] = gr.Markdown(elem_id="data-leakage-report")
         with gr.Row():
-            leak_plot = gr.BarPlot(x="similarity", y="molecules", sort=None, elem_id="data-leakage-plot",
-                                   label="Test molecules by nearest-neighbour similarity to train")
-            leak_table = gr.Dataframe(headers=NEIGHBOUR_COLUMNS, label="Most similar test molecules", wrap=True,
-                                      interactive=False, elem_id="data-leakage-table")
+            c["leak_plot"] = gr.BarPlot(x="similarity", y="molecules", sort=None, elem_id="data-leakage-plot",
+                                        label="Test molecules by nearest-neighbour similarity to train")
+            c["leak_table"] = gr.Dataframe(headers=NEIGHBOUR_COLUMNS, label="Most similar test molecules", wrap=True,
+                                           interactive=False, elem_id="data-leakage-table")
+    c["leakage_outputs"] = [c["leak_report"], c["leak_plot"], c["leak_table"]]
 
-    def on_dataset(ref):
-        try:
-            names = catalog.splits(ref) if ref else ["train"]
-        except DataError as exc:
-            gr.Warning(str(exc))
-            names = ["train"]
-        return gr.update(choices=names, value=names[0]), None  # a picked set replaces an earlier upload
-
-    def on_validate(upload_path, ref, split_name, fmt_name, mapping_text, tokenizer_ref, limit,
-                    progress=gr.Progress()):
-        import pandas as pd
-
-        try:
-            path, train = resolve_source(upload_path, ref, split_name)
-            result = inspect(path, fmt_name, mapping_text, tokenizer_ref, int(limit or 0), train,
-                             progress=lambda f: progress(f, desc="Validating"))
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence, never a stack trace
-            return (f"**{strings.ERROR_PREFIX}{_message(exc)}**", {}, None, None)
-        plot = pd.DataFrame(result.histogram) if result.histogram else None
-        table = pd.DataFrame(result.sample, columns=["system", "user", "assistant", "meta"]) if result.sample else None
-        return result.report, result.stats, plot, table
-
-    def on_export(upload_path, ref, split_name, fmt_name, mapping_text, to_name):
-        try:
-            path, _ = resolve_source(upload_path, ref, split_name)
-            out = export(path, to_name, fmt_name, mapping_text)
-        except Exception as exc:  # noqa: BLE001
-            return None, f"{strings.ERROR_PREFIX}{_message(exc)}"
-        return [str(out)], f"Wrote {out.name}"
-
-    def show_leakage(report) -> dict:
-        import pandas as pd
-
-        view = leakage_view(report)
-        return {leak_report: view["markdown"],
-                leak_plot: pd.DataFrame(view["histogram"]) if view["histogram"] else None,
-                leak_table: pd.DataFrame(view["neighbours"], columns=NEIGHBOUR_COLUMNS) if view["neighbours"] else None}
-
-    def clear_leakage(text: str) -> dict:
-        return {leak_report: text, leak_plot: None, leak_table: None}
-
-    def on_split(upload_path, ref, split_name, fmt_name, mapping_text, fractions_text, seed_value, stratify_by,
-                 to_name, kind):
-        from data import leakage
-
-        try:
-            path, _ = resolve_source(upload_path, ref, split_name)
-            result, outs = split_files(path, fractions_text, seed_value or 0, stratify_by, to_name, fmt_name,
-                                       mapping_text, kind, name=source_name(upload_path, ref, split_name, path))
-        except Exception as exc:  # noqa: BLE001
-            return {files: None, status: f"{strings.ERROR_PREFIX}{_message(exc)}", **clear_leakage("")}
-        out = {files: [str(p) for p in outs], status: "Wrote " + ", ".join(p.name for p in outs) + ". "
-               + result.summary()}
-        others = [n for n in result.parts if n != "train" and result.parts[n]]
-        if "train" not in result.parts or not others:
-            return {**out, **clear_leakage("")}
-        try:
-            report = leakage.report_of_split(result.parts, "test" if "test" in others else others[-1],
-                                             name=f"{result.kind} split")
-        except DataError as exc:  # a set without pair or molecule fields: the split stands, with no report
-            return {**out, **clear_leakage(f"No leakage report: {exc}")}
-        return {**out, **show_leakage(report)}
-
-    def on_leakage(upload_path, ref, split_name, train_ref, train_split_name, progress=gr.Progress()):
+    def on_leakage(upload_path, ref, split_name, train_ref, train_split_name, progress=gr.Progress()) -> dict:
         try:
             progress(0.1, desc="Comparing")
-            return show_leakage(leakage_report(upload_path, ref, split_name, train_ref, train_split_name))
+            return _show_leakage(c, leakage_report(upload_path, ref, split_name, train_ref, train_split_name))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a sentence, never a stack trace
-            return clear_leakage(f"**{strings.ERROR_PREFIX}{_message(exc)}**")
+            return _clear_leakage(c, f"**{strings.ERROR_PREFIX}{_message(exc)}**")
 
     def on_train_set(ref) -> dict:
         try:
@@ -361,15 +402,22 @@ def build() -> None:
             names = ["train"]
         return {train_split: gr.update(choices=names, value=names[0])}
 
-    source = [upload, dataset, split, fmt, mapping]
-    dataset.input(on_dataset, dataset, [split, upload])
-    validate_button.click(on_validate, [*source, tokenizer, max_tokens], [report, stats, histogram, sample])
-    upload.upload(on_validate, [*source, tokenizer, max_tokens], [report, stats, histogram, sample])
-    export_button.click(on_export, [*source, to], [files, status])
-    leakage_outputs = [leak_report, leak_plot, leak_table]
-    split_button.click(on_split, [*source, fractions, seed, stratify, to, split_kind], [files, status, *leakage_outputs])
     train_set.input(on_train_set, train_set, [train_split])
-    leakage_button.click(on_leakage, [upload, dataset, split, train_set, train_split], leakage_outputs)
+    leakage_button.click(on_leakage, [c["upload"], c["dataset"], c["split_name"], train_set, train_split],
+                         c["leakage_outputs"])
+
+
+def _show_leakage(c: dict, report) -> dict:
+    import pandas as pd
+
+    view = leakage_view(report)
+    return {c["leak_report"]: view["markdown"],
+            c["leak_plot"]: pd.DataFrame(view["histogram"]) if view["histogram"] else None,
+            c["leak_table"]: pd.DataFrame(view["neighbours"], columns=NEIGHBOUR_COLUMNS) if view["neighbours"] else None}
+
+
+def _clear_leakage(c: dict, text: str) -> dict:
+    return {c["leak_report"]: text, c["leak_plot"]: None, c["leak_table"]: None}
 
 
 def _message(exc: Exception) -> str:
