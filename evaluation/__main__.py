@@ -170,7 +170,7 @@ def _cmd_list(args) -> int:
 def _cmd_leaderboard(args) -> int:
     from evaluation import leaderboard
 
-    frame = leaderboard.table(args.benchmark, args.model or "", args.method or "")
+    frame = leaderboard.table(args.benchmark, args.model or "", args.method or "", intervals=bool(args.csv))
     if args.csv:
         frame.to_csv(args.csv, index=False)
         print(f"wrote {len(frame)} rows to {args.csv}", file=sys.stderr)
@@ -183,7 +183,9 @@ def _cmd_compare(args) -> int:
     from evaluation import leaderboard
 
     try:
-        print(leaderboard.compare(args.a, args.b).to_string(index=False))
+        pairing = leaderboard.paired(args.a, args.b)
+        print(leaderboard.compare(args.a, args.b, pairing).to_string(index=False))
+        print("\n" + pairing.sentence())
         groups = leaderboard.compare_groups(args.a, args.b)
         if not groups.empty:
             print("\nPer task type:\n" + groups.to_string(index=False))

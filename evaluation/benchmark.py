@@ -3,6 +3,10 @@
 A benchmark names a dataset and split, a prompt template from prompts/, the reference field, an answer parser,
 metrics, generation settings, few-shot examples and prompt variants. Every mistake in a file is reported with
 the file and the field, before any model is loaded.
+
+Modes: `generate` (the model writes an answer, the parser reads it) and `choice` (each label is scored by its
+log-probability as the answer; the prediction is the likeliest label, with a probability per label). `mode:
+choice`, or `modes: [generate, choice]` for both: each mode is its own result, never mixed.
 """
 from __future__ import annotations
 
@@ -20,8 +24,11 @@ from errors import UserError
 
 FOLDER = Path(__file__).parent / "benchmarks"
 FIELDS = ("name", "description", "dataset", "split", "prompt", "reference", "parser", "labels", "metrics",
-          "generation", "few_shot", "variants", "inputs", "group_by", "task_type")
+          "generation", "few_shot", "variants", "inputs", "group_by", "task_type", "mode", "modes")
 FEW_SHOT_RULES = ("first", "random", "balanced")
+MODES = ("generate", "choice")
+# Metric inputs a mode gives itself (no record field maps to them): choice mode's label probabilities.
+MODE_INPUTS = {"generate": (), "choice": ("probabilities", "normalised_probabilities")}
 
 
 class BenchmarkError(UserError, ValueError):
@@ -79,8 +86,15 @@ class Benchmark:
     group_by: str | None = None  # a meta key: scores per group (the base vs fine-tuned table per task type)
     task_type: str = ""
     path: Path | None = None
+    modes: list[str] = field(default_factory=lambda: ["generate"])
 
     # -- what the runner needs ---------------------------------------------------------------------------------
+    def for_mode(self, mode: str) -> "Benchmark":
+        """This benchmark in one mode, with the metrics that mode can score (each mode is its own result)."""
+        if mode not in self.modes:
+            raise BenchmarkError(f"{self.path or self.name}: has no {mode} mode (it has {', '.join(self.modes)})")
+        return dataclasses.replace(self, modes=[mode], metrics=_metrics_for(self.metrics, mode, self.inputs))
+
     def variant_names(self) -> list[str]:
         return [v.name for v in self.variants] or ["default"]
 
@@ -108,6 +122,8 @@ class Benchmark:
         """Same hash = same prompts, data, parsing, metrics and settings: results are comparable."""
         spec = dataclasses.asdict(self)
         spec.pop("path")
+        if spec["modes"] == ["generate"]:
+            spec.pop("modes")  # as before modes existed: earlier generate results keep their hash
         spec["prompt_texts"] = {v: _prompt_template(self, self.variant(v)) for v in self.variant_names()}
         blob = json.dumps({**spec, **extra}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -162,6 +178,9 @@ class Benchmark:
             value = record.meta.get(self.reference)
         if value is None or value == "":
             raise BenchmarkError(f"{where}: no reference ({self.reference!r} is missing or empty)")
+        if "choice" in self.modes and str(value).strip().lower() not in {label.lower() for label in self.labels}:
+            raise BenchmarkError(f"{where}: the reference {value!r} is not one of the labels choice mode chooses "
+                                 f"from ({', '.join(self.labels)})")
         return value
 
     def _few_shot_examples(self) -> list:
@@ -277,8 +296,11 @@ def from_dict(spec, path: Path | str = "<benchmark>") -> Benchmark:
         if not spec.get(key):
             raise BenchmarkError(f"{where}: the field {key!r} is missing")
     name = spec.get("name") or Path(where).stem
+    modes = _modes(spec, where)
+    # choice mode's answer is a label: read it as one unless the file says otherwise
+    parser_name = spec.get("parser", "label" if modes == ["choice"] else "text")
     try:
-        parser = parsers.get(spec.get("parser", "text"))
+        parser = parsers.get(parser_name)
     except ValueError as exc:
         raise BenchmarkError(f"{where}, parser: {exc}")
     specs = [_metric_spec(m, where) for m in _as_list(spec["metrics"], where, "metrics")]
@@ -292,8 +314,12 @@ def from_dict(spec, path: Path | str = "<benchmark>") -> Benchmark:
         if metric.kind != kind:
             raise BenchmarkError(f"{where}, metrics: {ms.name} reads {metric.kind} answers but the parser gives "
                                  f"{kind}; set parser: to one that gives {metric.kind}")
+        given = {i for mode in modes for i in MODE_INPUTS[mode]}
         for needed in metric.extra_inputs():
-            if needed not in inputs:
+            if needed in _all_mode_inputs() and needed not in given and needed not in inputs:
+                raise BenchmarkError(f"{where}, metrics: {ms.name} reads the label probabilities that only choice "
+                                     "mode gives; add mode: choice (or modes: [generate, choice])")
+            if needed not in inputs and needed not in given:
                 raise BenchmarkError(f"{where}, inputs: {ms.name} needs {needed!r}; map it to a record field, "
                                      f"e.g. inputs: {{{needed}: {needed}}}")
         for option in ms.options:
@@ -329,14 +355,24 @@ def from_dict(spec, path: Path | str = "<benchmark>") -> Benchmark:
     bench = Benchmark(
         name=name, dataset=str(spec["dataset"]), metrics=specs, description=spec.get("description", ""),
         split=spec.get("split", "test"), prompt=spec.get("prompt"), reference=spec.get("reference", "answer"),
-        parser=spec.get("parser", "text"), labels=list(labels),
+        parser=parser_name, labels=list(labels),
         generation=dict(spec.get("generation") or {}), few_shot=few_shot, variants=variants, inputs=dict(inputs),
-        group_by=spec.get("group_by"), task_type=spec.get("task_type", ""), path=Path(where),
+        group_by=spec.get("group_by"), task_type=spec.get("task_type", ""), path=Path(where), modes=modes,
     )
-    if parser.kind == "label" and not bench.labels:
+    if (parser.kind == "label" or "choice" in modes) and not bench.labels:
         bench.labels = _labels_from_prompt(bench)
+        if not bench.labels and "choice" in modes:
+            raise BenchmarkError(f"{where}, labels: choice mode scores the log-probability of each label after the "
+                                 "prompt, so it needs the label set, e.g. labels: [interaction, no interaction]")
         if not bench.labels:
             raise BenchmarkError(f"{where}, labels: the label parser needs the class names (labels: [...])")
+    if "choice" in modes and len({label.strip().lower() for label in bench.labels}) < 2:
+        raise BenchmarkError(f"{where}, labels: choice mode chooses between at least two different labels; "
+                             f"got {bench.labels}")
+    for mode in modes:
+        if not _metrics_for(specs, mode, inputs):
+            raise BenchmarkError(f"{where}, metrics: none of them can score {mode} mode (each reads the label "
+                                 "probabilities only choice mode gives); add one such as classification")
     from models.errors import InputError
 
     try:
@@ -348,6 +384,39 @@ def from_dict(spec, path: Path | str = "<benchmark>") -> Benchmark:
     for v in bench.variants or [Variant("default")]:
         _prompt_template(bench, v)  # raises if a prompt key is unknown
     return bench
+
+
+def _modes(spec: dict, where: str) -> list[str]:
+    """`mode: choice` or `modes: [generate, choice]` (not both); default generate."""
+    if "mode" in spec and "modes" in spec:
+        raise BenchmarkError(f"{where}: give mode: (one) or modes: (a list), not both")
+    raw = spec.get("modes", spec.get("mode", "generate"))
+    key = "modes" if "modes" in spec else "mode"
+    modes = raw if isinstance(raw, list) else [raw]
+    if not modes:
+        raise BenchmarkError(f"{where}, modes: the list is empty; give {' and/or '.join(MODES)}")
+    for mode in modes:
+        if mode not in MODES:
+            close = difflib.get_close_matches(str(mode), MODES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise BenchmarkError(f"{where}, {key}: {mode!r} is not a mode.{hint} Modes: {', '.join(MODES)}")
+    if len(set(modes)) < len(modes):
+        raise BenchmarkError(f"{where}, modes: a mode is listed twice ({modes})")
+    return list(modes)
+
+
+def _all_mode_inputs() -> set[str]:
+    return {i for given in MODE_INPUTS.values() for i in given}
+
+
+def _metrics_for(specs: list[MetricSpec], mode: str, inputs: dict) -> list[MetricSpec]:
+    """The metrics that can score `mode`: those reading choice mode's probabilities need choice mode (or a
+    record field the benchmark maps to them, e.g. another model's stored probabilities)."""
+    from evaluation import metrics
+
+    given = set(MODE_INPUTS[mode]) | set(inputs)
+    return [ms for ms in specs
+            if not (set(metrics.get(ms.name).extra_inputs()) & _all_mode_inputs()) - given]
 
 
 def _labels_from_prompt(bench: Benchmark) -> list[str]:

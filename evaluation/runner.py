@@ -38,7 +38,8 @@ class VariantResult:
 
     def summary(self) -> dict:
         return {"model": self.model, "benchmark": self.benchmark, "variant": self.variant, "items": self.items,
-                "metrics": self.metrics, "config_hash": self.config_hash}
+                "mode": self.details.get("mode", "generate"), "metrics": self.metrics, "config_hash": self.config_hash,
+                "intervals": {k: {"low": lo, "high": hi} for k, (lo, hi) in self.details.get("intervals", {}).items()}}
 
 
 @dataclass
@@ -132,6 +133,51 @@ def generate_all(model_ref: str, bench: Benchmark, variant: str, items: list[Ite
                  eta_s=round((len(items) - finished) / rate, 1))
 
 
+def choose_all(model_ref: str, bench: Benchmark, variant: str, items: list[Item], path: Path, config_hash: str,
+               opts: Options, emit: Emit, done: dict) -> None:
+    """Choice mode: score every label of the items not yet in `done`, appending each batch to `path` (as
+    generate_all does, so a stopped run resumes). Output = the likeliest label; the row keeps its probabilities."""
+    from models.errors import ModelError
+    from models.openai_chat import usage_source
+    from models.registry import resolve
+
+    todo = [it for it in items if not _reusable(done.get((variant, it.index)), it)]
+    if not todo:
+        return
+    todo.sort(key=lambda it: sum(len(m["content"]) for m in it.messages))  # similar lengths share a batch
+    model = resolve(model_ref, api_key=opts.api_key)
+    start, finished = time.perf_counter(), len(items) - len(todo)
+    emit("progress", variant=variant, done=finished, total=len(items), items_per_s=None, eta_s=None)
+    with open(path, "a", encoding="utf-8") as fh:
+        for b in range(0, len(todo), max(1, opts.batch_size)):
+            batch = todo[b: b + opts.batch_size]
+            spender = usage_source.set(f"evaluation:{bench.name}")
+            try:
+                scored = model.choice_logprobs([it.messages for it in batch], bench.labels)
+            except (ModelError, RuntimeError, OSError, ValueError) as exc:
+                kept = sum(1 for k in done if k[0] == variant)
+                raise EvaluationFailed(
+                    f"{model_ref} failed on {bench.name} ({variant}, choice mode) at item {batch[0].index + 1}: "
+                    f"{str(exc).rstrip('.')}. The {kept} finished items are kept in {path}; run again to resume."
+                ) from exc
+            finally:
+                usage_source.reset(spender)
+            for it, scores in zip(batch, scored):
+                row = _prediction_row(it, variant, config_hash, scores.best())
+                row.update(prompt_tokens=scores.prompt_tokens, completion_tokens=scores.completion_tokens,
+                           probabilities=scores.probabilities(),
+                           normalised_probabilities=scores.probabilities(normalised=True),
+                           logprobs={label: s.logprob for label, s in scores.items()},
+                           label_tokens={label: s.tokens for label, s in scores.items()})
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                done[(variant, it.index)] = row
+            fh.flush()
+            finished += len(batch)
+            rate = (b + len(batch)) / max(time.perf_counter() - start, 1e-9)
+            emit("progress", variant=variant, done=finished, total=len(items), items_per_s=round(rate, 3),
+                 eta_s=round((len(items) - finished) / rate, 1))
+
+
 def read_predictions_file(path: str | Path, items: list[Item], variant: str, config_hash: str,
                           all_ids: set[str] | None = None) -> dict:
     """Existing outputs (JSONL: id + prediction, or OpenAI batch output lines) matched to the items by id, or by
@@ -190,15 +236,17 @@ def _prediction_fields(obj) -> tuple[object, object, str]:
 
 # -- scoring ---------------------------------------------------------------------------------------------------------
 def score(bench: Benchmark, items: list[Item], outputs: list[str], opts: Options,
-          strict: bool = True) -> tuple[dict, dict, list[dict]]:
+          strict: bool = True, intervals: bool = True) -> tuple[dict, dict, list[dict]]:
     """Metric values, details and per-item parsed answers and scores for one variant. With strict=False a metric
-    that has nothing to score in these items (no keywords in a group) is left out instead of failing."""
-    from evaluation import metrics, parsers
+    that has nothing to score in these items (no keywords in a group) is left out instead of failing. With
+    intervals, details get each output's 95 % bootstrap interval and the rows what a paired compare recomputes."""
+    from evaluation import intervals as stats, metrics, parsers
 
     values: dict[str, float | None] = {}
     details: dict = {"empty_answers": sum(1 for o in outputs if not (o or "").strip())}
     per_item: list[dict] = [{"parsed": None, "scores": {}} for _ in items]
     main_parser = parsers.get(bench.parser)
+    to_resample: list[stats.Scored] = []
     for i, out in enumerate(outputs):
         per_item[i]["parsed"] = main_parser.fn(out, labels=bench.labels)
     for spec in bench.metrics:
@@ -212,8 +260,9 @@ def score(bench: Benchmark, items: list[Item], outputs: list[str], opts: Options
         preds = [parser.fn(outputs[i], labels=bench.labels) for i in chosen]
         refs = [items[i].reference for i in chosen]
         inputs = {k: [items[i].inputs.get(k) for i in chosen] for k in metric.extra_inputs()}
+        options = _options(metric, spec, bench, opts)
         try:
-            result = metrics.compute(spec.name, preds, refs, **inputs, **_options(metric, spec, bench, opts))
+            result = metrics.compute(spec.name, preds, refs, **inputs, **options)
         except metrics.MetricError:
             if strict:
                 raise
@@ -226,10 +275,19 @@ def score(bench: Benchmark, items: list[Item], outputs: list[str], opts: Options
             for i, pred, ref in zip(chosen, preds, refs):
                 extra = {k: items[i].inputs.get(k) for k in metric.extra_inputs()}
                 per_item[i]["scores"][metric.headline] = metric.item_fn(pred, ref, **extra)
+        to_resample.append(stats.Scored(metric, preds, refs, inputs, options, scores.values, chosen,
+                                        [per_item[i]["scores"].get(metric.headline) for i in chosen]
+                                        if metric.item_fn else None, spec.parser or bench.parser, dict(spec.where)))
     for spec in bench.metrics:
         metric = metrics.get(spec.name)
         if metric.derived_from:
             values.update(metric.fn([], [], scores=values))
+    if intervals:
+        derived = [metrics.get(s.name) for s in bench.metrics if metrics.get(s.name).derived_from]
+        details.update(stats.for_variant(to_resample, len(items), derived, values))
+        details["scoring"] = stats.scoring_record(to_resample, bench.parser)
+        details["items_digest"] = stats.items_digest(items)
+        stats.keep_for_pairing(per_item, items, to_resample, bench.parser)
     return values, details, per_item
 
 
@@ -255,7 +313,8 @@ def group_scores(bench: Benchmark, items: list[Item], outputs: list[str], opts: 
         groups.setdefault(str(it.meta.get(bench.group_by, "other")), []).append(i)
     out = {}
     for name, idx in sorted(groups.items()):
-        values, _, _ = score(sub, [items[i] for i in idx], [outputs[i] for i in idx], opts, strict=False)
+        values, _, _ = score(sub, [items[i] for i in idx], [outputs[i] for i in idx], opts, strict=False,
+                             intervals=False)
         out[name] = {"items": len(idx), **values}
     return out
 
@@ -265,6 +324,13 @@ def evaluate(model_ref: str, bench: Benchmark, out_dir: Path, opts: Options, emi
     """Run (or resume) every chosen variant and score it. Raises EvaluationFailed, BenchmarkError, ModelError."""
     from data.io import atomic_write
 
+    if len(bench.modes) > 1:  # each mode is its own evaluation (own folder, hash and rows): never mixed
+        modes = ["generate"] if opts.predictions_file else bench.modes  # a file of answers has no probabilities
+        return [r for mode in modes for r in evaluate(model_ref, bench.for_mode(mode), out_dir / mode, opts, emit)]
+    choice = bench.modes == ["choice"]
+    if choice and opts.predictions_file:
+        raise BenchmarkError(f"{bench.name} is scored in choice mode, from the model's probability of each label; "
+                             "a predictions file holds written answers only: score it with mode: generate")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "predictions.jsonl"
     # Resuming needs the same settings (and reuses an item only for the same prompt); the leaderboard's hash also
@@ -285,15 +351,22 @@ def evaluate(model_ref: str, bench: Benchmark, out_dir: Path, opts: Options, emi
         if opts.predictions_file:
             every = {it.id for it in bench.items(variant)} if opts.limit else None
             done.update(read_predictions_file(opts.predictions_file, items, variant, resume_hash, every))
+        elif choice:
+            choose_all(model_ref, bench, variant, items, path, resume_hash, opts, emit, done)
         else:
             generate_all(model_ref, bench, variant, items, path, resume_hash, opts, emit, done)
         rows = [done[(variant, it.index)] for it in items]
         outputs = [r["output"] for r in rows]
+        if choice:  # the probability metrics' extra inputs (score() hands item.inputs to metrics)
+            for it, row in zip(items, rows):
+                it.inputs["probabilities"] = row["probabilities"]
+                it.inputs["normalised_probabilities"] = row["normalised_probabilities"]
         emit("scoring", variant=variant, metrics=[m.name for m in bench.metrics])
         values, details, per_item = score(bench, items, outputs, opts)
         groups = group_scores(bench, items, outputs, opts)
         if groups:
             details["groups"] = groups
+        details["mode"] = bench.modes[0]
         details["prompt_tokens"] = sum(r.get("prompt_tokens") or 0 for r in rows)
         details["completion_tokens"] = sum(r.get("completion_tokens") or 0 for r in rows)
         if model_ref.startswith("openai:") and not opts.predictions_file:  # the leaderboard's cost column

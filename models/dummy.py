@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from models.errors import ModelError, UnknownModelError
-from models.generation import ChatModel, GenerationParams, Message, TextStream, validate_messages
+from models.generation import (
+    ChatModel, ChoiceScores, GenerationParams, LabelScore, Message, TextStream, check_labels, validate_messages,
+)
 
 
 def _echo(messages: list[Message]) -> str:
@@ -59,6 +61,16 @@ class DummyChatModel(ChatModel):
 
         prompt_tokens = sum(len(m["content"].split()) for m in messages)
         return TextStream(limited(), params, prompt_tokens=prompt_tokens)
+
+    def choice_logprobs(self, conversations: list[list[Message]], labels: list[str]) -> list[ChoiceScores]:
+        if self.behaviour not in CHOICE_BEHAVIOURS:
+            return super().choice_logprobs(conversations, labels)
+        labels = check_labels(labels)
+        out = []
+        for messages in conversations:
+            validate_messages(messages)
+            out.append(CHOICE_BEHAVIOURS[self.behaviour](messages, labels))
+        return out
 
 
 def load(behaviour: str) -> DummyChatModel:
@@ -149,3 +161,34 @@ def _gated(messages: list[Message]) -> Iterator[str]:
 
 
 BEHAVIOURS["gated"] = (_gated, 0.0)
+
+
+def _expected_choice(messages: list[Message], labels: list[str]) -> ChoiceScores:
+    """dummy:choice: the label after "Expected:" in the prompt gets probability p (" p=0.7" after it; default
+    0.9), the others share the rest; no "Expected:" (or no such label): all equal. A prompt containing FAIL
+    fails, like dummy:fail-on-marker. Tokens are words, so a label's token count is its word count."""
+    import math
+    import re
+
+    text = messages[-1]["content"]
+    if "FAIL" in text:
+        raise ModelError("dummy:choice failed on a prompt containing FAIL (a test model).")
+    said = text.rsplit("Expected:", 1)[-1] if "Expected:" in text else ""
+    found = re.match(r"\s*(.*?)(?:\s+p=([0-9.]+))?\s*$", said)
+    wanted, p = found.group(1).strip().lower(), float(found.group(2) or 0.9)
+    chosen = next((label for label in labels if label.lower() == wanted), None)
+    others = (1 - p) / (len(labels) - 1)
+
+    def logprob(label: str) -> float:
+        if chosen is None:
+            return math.log(1 / len(labels))
+        share = p if label == chosen else others
+        return math.log(share) if share > 0 else -math.inf
+
+    scores = {label: LabelScore(logprob(label), len(label.split())) for label in labels}
+    return ChoiceScores(scores, prompt_tokens=sum(len(m["content"].split()) for m in messages))
+
+
+# behaviour -> scorer of labels; the text it generates is the oracle's (the expected answer)
+CHOICE_BEHAVIOURS: dict[str, Callable[[list[Message], list[str]], ChoiceScores]] = {"choice": _expected_choice}
+BEHAVIOURS["choice"] = (_reference, 0.0)

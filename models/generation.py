@@ -1,15 +1,17 @@
 """One generation API for every backend: batch `generate` and token `stream`, with the same parameters and result.
 
 Evaluation uses `generate` (many conversations at once); chat uses `stream`. Backends only produce raw text
-chunks; stop strings, timing and token counting are handled here once.
+chunks; stop strings, timing and token counting are handled here once. Evaluation's choice mode uses
+`choice_logprobs` (each label's log-probability as the answer) where a backend can see token probabilities.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, NamedTuple
 
-from models.errors import InputError
+from models.errors import InputError, ModelError
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
 
@@ -159,8 +161,66 @@ class TextStream:
         return self.result
 
 
+class LabelScore(NamedTuple):
+    """A label's log-probability as the whole answer (summed over its tokens) and how many tokens it has."""
+
+    logprob: float
+    tokens: int
+
+    @property
+    def per_token(self) -> float:
+        """The length-normalised figure: a long label is not penalised for its length alone."""
+        return self.logprob / max(self.tokens, 1)
+
+
+class ChoiceScores(dict):
+    """label -> LabelScore for one conversation, with the tokens the scoring cost (the cost column reads them)."""
+
+    def __init__(self, scores: dict[str, LabelScore], prompt_tokens: int = 0, completion_tokens: int = 0):
+        super().__init__(scores)
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+
+    def probabilities(self, normalised: bool = False) -> dict[str, float]:
+        """Softmax over the labels of the summed (or per-token) log-probabilities: they sum to 1 over the set.
+
+        >>> ChoiceScores({"yes": LabelScore(-1.0, 1), "no": LabelScore(-1.0, 2)}).probabilities()
+        {'yes': 0.5, 'no': 0.5}
+        >>> {k: round(v, 3) for k, v in ChoiceScores({"yes": LabelScore(-1.0, 1), "no": LabelScore(-1.0, 2)}
+        ...                                          ).probabilities(normalised=True).items()}
+        {'yes': 0.378, 'no': 0.622}
+        """
+        logits = {k: (s.per_token if normalised else s.logprob) for k, s in self.items()}
+        top = max(logits.values())
+        if top == -math.inf:  # no label has any probability the backend could see: all equally (un)likely
+            return {k: 1 / len(logits) for k in logits}
+        weights = {k: math.exp(v - top) for k, v in logits.items()}
+        total = sum(weights.values())
+        return {k: w / total for k, w in weights.items()}
+
+    def best(self) -> str:
+        """The label with the highest summed log-probability (ties: the first in label order)."""
+        return max(self, key=lambda k: self[k].logprob)
+
+
+def check_labels(labels: list[str]) -> list[str]:
+    """Choice scoring needs at least two distinct, non-empty labels; say which one is wrong."""
+    labels = list(labels)
+    if len(labels) < 2:
+        raise InputError(f"Choice scoring needs at least two labels to choose from (got {labels}).")
+    for label in labels:
+        if not isinstance(label, str) or not label.strip():
+            raise InputError(f"Choice scoring got the label {label!r}; each label needs visible text.")
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise InputError(f"Choice scoring got the label {repeated[0]!r} twice; each label must be different.")
+    return labels
+
+
 class ChatModel:
-    """What every backend offers. Subclasses implement `stream`; `generate` may be overridden for real batching."""
+    """What every backend offers. Subclasses implement `stream`; `generate` may be overridden for real batching.
+
+    `choice_logprobs` is optional: backends that can see token probabilities override it (choice mode)."""
 
     ref: str = ""
     context_length: int | None = None  # tokens the model reads at most; None when the backend enforces it
@@ -176,3 +236,7 @@ class ChatModel:
 
     def chat(self, messages: list[Message], params: GenerationParams | None = None) -> Generation:
         return self.generate([messages], params or GenerationParams())[0]
+
+    def choice_logprobs(self, conversations: list[list[Message]], labels: list[str]) -> list[ChoiceScores]:
+        """Each label's log-probability as the answer to each conversation (choice mode scores with these)."""
+        raise ModelError(f"{self.ref or 'this model'} gives no log-probabilities; use generate mode (mode: generate).")

@@ -7,13 +7,19 @@ never stored on this object's repr, written to disk or logged. OPENAI_BASE_URL p
 from __future__ import annotations
 
 import contextvars
+import math
 import os
 
 from models.errors import InputError, MissingPackageError, ModelError
-from models.generation import ChatModel, GenerationParams, Message, TextStream, validate_messages
+from models.generation import (
+    ChatModel, ChoiceScores, GenerationParams, LabelScore, Message, TextStream, check_labels, validate_messages,
+)
 
 # Shown in model lists when a key is available; fine-tuned models (openai:ft:...) come from the store's jobs.
 OPENAI_CHAT_MODELS = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4.1"]
+
+# The most alternatives chat completions return per answer token (top_logprobs); choice mode reads them all.
+TOP_LOGPROBS = 20
 
 # Who is spending: every billed call goes to the cost ledger under this label ("chat" unless a caller, such as
 # the evaluation runner, sets it for the calls it makes).
@@ -116,6 +122,88 @@ class OpenAIChatModel(ChatModel):
                 ledger.record_inference(self.model, usage["prompt"], usage["completion"], source, own_key=self.own_key)
 
         return TextStream(chunks(), params, cancel=cancel, on_finish=use_billed_counts)
+
+
+    # -- choice scoring --------------------------------------------------------------------------------------------
+    def choice_logprobs(self, conversations: list[list[Message]], labels: list[str]) -> list[ChoiceScores]:
+        """Each label scored by its first answer token: chat completions return the log-probabilities of the
+        first token's top alternatives (top_logprobs), not of a given continuation."""
+        labels = check_labels(labels)
+        return [self._choice(messages, labels) for messages in conversations]
+
+    def _no_logprobs(self, said: str = "") -> ModelError:
+        why = f" ({said.rstrip('.')})" if said else ""
+        return ModelError(f"{self.ref} gives no log-probabilities{why}; use generate mode (mode: generate).")
+
+    def _choice(self, messages: list[Message], labels: list[str]) -> ChoiceScores:
+        import openai
+
+        from openai_ft import budget
+
+        validate_messages(messages)
+        try:
+            budget.check(own_key=self.own_key, what="this answer")
+        except budget.BudgetError as exc:
+            raise InputError(str(exc)) from None
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model, messages=[{"role": m["role"], "content": m["content"]} for m in messages],
+                max_completion_tokens=1, temperature=0, logprobs=True, top_logprobs=TOP_LOGPROBS,
+            )
+        except openai.BadRequestError as exc:
+            said = describe_error(self.model, exc)
+            raise (self._no_logprobs(said) if "logprob" in said.lower() else ModelError(said)) from exc
+        except Exception as exc:  # noqa: BLE001 - openai raises many classes; describe_error names each
+            raise ModelError(describe_error(self.model, exc)) from exc
+        usage = response.usage
+        prompt, completion = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
+        if usage:
+            from openai_ft import ledger
+
+            ledger.record_inference(self.model, prompt, completion, usage_source.get(), own_key=self.own_key)
+        choice = response.choices[0] if response.choices else None
+        content = getattr(getattr(choice, "logprobs", None), "content", None)
+        if not content:
+            raise self._no_logprobs()
+        top = [(t.token, t.logprob) for t in (content[0].top_logprobs or [])] or [(content[0].token, content[0].logprob)]
+        return ChoiceScores(first_token_scores(top, labels, self.ref), prompt, completion)
+
+
+def first_token_scores(top: list[tuple[str, float]], labels: list[str], ref: str = "openai") -> dict[str, LabelScore]:
+    """Each label's log-probability from the first answer token's alternatives: every alternative that begins
+    the label (case and outer spaces ignored) counts for it, summed as probabilities ("interaction",
+    "Interaction", " inter"). A label none of them begins is given the lowest listed log-probability, an upper
+    bound of its own. An alternative that begins two labels cannot say which one: that is an error.
+
+    >>> s = first_token_scores([("no", -0.1), ("Interaction", -2.5), ("inter", -4.0), ("The", -5.0)],
+    ...                        ["interaction", "no interaction"])
+    >>> round(s["no interaction"].logprob, 3), round(s["interaction"].logprob, 3)
+    (-0.1, -2.299)
+    """
+    if not top:
+        raise ModelError(f"{ref} returned no log-probabilities for its answer; use generate mode (mode: generate).")
+    found: dict[str, list[float]] = {label: [] for label in labels}
+    for token, logprob in top:
+        piece = token.strip().lower()
+        if not piece:
+            continue
+        begins = [label for label in labels if label.strip().lower().startswith(piece)]
+        if len(begins) > 1:
+            raise ModelError(f"{ref} gives log-probabilities of the first answer token only, and the labels "
+                             f"{begins[0]!r} and {begins[1]!r} both begin with {token!r}, so they cannot be told "
+                             "apart; use labels that begin differently, or generate mode.")
+        if begins:
+            found[begins[0]].append(logprob)
+    floor = min(logprob for _, logprob in top)
+    scores = {}
+    for label, logprobs in found.items():
+        if logprobs:
+            top_lp = max(logprobs)
+            value = top_lp + math.log(sum(math.exp(lp - top_lp) for lp in logprobs))
+        else:
+            value = floor
+        scores[label] = LabelScore(value, 1)
+    return scores
 
 
 def load(model: str, api_key: str | None = None) -> OpenAIChatModel:

@@ -12,10 +12,14 @@ from pathlib import Path
 from models import compute
 from models.errors import ModelError
 from models.generation import (
-    ChatModel, Generation, GenerationParams, Message, TextStream, cut_at_stop, validate_messages,
+    ChatModel, ChoiceScores, Generation, GenerationParams, LabelScore, Message, TextStream, check_labels, cut_at_stop,
+    validate_messages,
 )
 
 PLAIN_TEMPLATE_NOTE = "This model has no chat template, so a plain 'User:/Assistant:' prompt was used."
+# Choice scoring runs a prefix that every prompt of a batch shares (system prompt, few-shot examples) once, when
+# it is at least this many tokens; below that the extra forward pass costs more than it saves.
+SHARED_PREFIX_MIN_TOKENS = 16
 
 
 def pick_device_and_dtype(dtype_name: str):
@@ -68,8 +72,12 @@ class TransformersChatModel(ChatModel):
         if self.tokenizer.chat_template:
             enc = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
             return list(enc["input_ids"])
-        text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant:"
-        return self.tokenizer(text)["input_ids"]
+        return self.tokenizer(self._prompt_text(messages))["input_ids"]
+
+    def _prompt_text(self, messages: list[Message]) -> str:
+        if self.tokenizer.chat_template:
+            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in messages) + "Assistant:"
 
     def prompt_ids(self, messages: list[Message], max_new_tokens: int) -> tuple[list[int], list[str]]:
         """Token ids of the prompt, cut to fit the context with room for the answer, and notes saying what was cut."""
@@ -165,6 +173,89 @@ class TransformersChatModel(ChatModel):
         ids = eos if isinstance(eos, list) else [eos]
         return [i for i in ids + [self.tokenizer.eos_token_id] if i is not None]
 
+    # -- choice scoring ------------------------------------------------------------------------------------
+    def label_ids(self, messages: list[Message], label: str) -> list[int]:
+        """The label's tokens as the model would write them right after this prompt: the text prompt + label is
+        tokenized and the prompt's own tokens are cut off, so a merge at the boundary cannot shift them (as
+        lm-evaluation-harness does). When the two disagree at the boundary, the label is tokenized alone."""
+        text = self._prompt_text(messages)
+        context = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        whole = self.tokenizer(text + label, add_special_tokens=False)["input_ids"]
+        ids = whole[len(context):] if whole[: len(context)] == context else \
+            self.tokenizer(label, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise ModelError(f"The label {label!r} tokenizes to nothing for {self.ref}, so it cannot be scored; "
+                             "give it visible text.")
+        return list(ids)
+
+    def choice_logprobs(self, conversations: list[list[Message]], labels: list[str]) -> list[ChoiceScores]:
+        """Each label's summed log-probability after the chat-templated prompt, with its token count.
+
+        The prompt runs once per item (left-padded batch); every label is scored from that pass's cache, so
+        n labels never cost n prompts. A prefix all prompts share (system prompt, few-shot examples) runs once
+        per batch. Only labels longer than one token need a second, short pass (their tokens after the first)."""
+        labels = check_labels(labels)
+        prepared = []
+        for messages in conversations:
+            per_label = {label: self.label_ids(messages, label) for label in labels}
+            longest = max(len(ids) for ids in per_label.values())
+            ids, _ = self.prompt_ids(messages, longest)
+            prepared.append((ids, per_label))
+        if not prepared:
+            return []
+        return compute.run(self._score_choices, prepared)
+
+    def _score_choices(self, prepared: list[tuple[list[int], dict[str, list[int]]]]) -> list[ChoiceScores]:
+        import torch
+
+        device, pad = self.model.device, self.tokenizer.pad_token_id
+        prompts = [ids for ids, _ in prepared]
+        shared = _common_prefix(prompts, cap=min(len(ids) for ids in prompts) - 1)
+        if len(prompts) < 2 or shared < SHARED_PREFIX_MIN_TOKENS:
+            shared = 0
+        with torch.inference_mode():
+            cache = None
+            if shared:
+                cache = self.model(input_ids=torch.tensor([prompts[0][:shared]], device=device), use_cache=True,
+                                   logits_to_keep=1).past_key_values
+                cache.batch_repeat_interleave(len(prompts))
+            # The rest of each prompt, left-padded after the shared part; positions continue from the prefix.
+            tails = [ids[shared:] for ids in prompts]
+            width = max(len(t) for t in tails)
+            input_ids = [[pad] * (width - len(t)) + t for t in tails]
+            mask = [[1] * shared + [0] * (width - len(t)) + [1] * len(t) for t in tails]
+            positions = [[0] * (width - len(t)) + list(range(shared, shared + len(t))) for t in tails]
+            out = self.model(input_ids=torch.tensor(input_ids, device=device),
+                             attention_mask=torch.tensor(mask, device=device),
+                             position_ids=torch.tensor(positions, device=device),
+                             past_key_values=cache, use_cache=True, logits_to_keep=1)
+            first = out.logits[:, -1].float().log_softmax(-1)
+            # Labels of several tokens: their tokens after the first, right-padded, on copies of each item's cache.
+            rows = [(b, label, ids) for b, (_, per_label) in enumerate(prepared)
+                    for label, ids in per_label.items() if len(ids) > 1]
+            rest: dict[tuple[int, str], float] = {}
+            if rows:
+                cache = out.past_key_values
+                cache.batch_select_indices(torch.tensor([b for b, _, _ in rows], device=device))
+                steps = max(len(ids) for _, _, ids in rows) - 1
+                feed = [ids[:-1] + [pad] * (steps - len(ids) + 1) for _, _, ids in rows]
+                row_mask = [mask[b] + [1] * (len(ids) - 1) + [0] * (steps - len(ids) + 1) for b, _, ids in rows]
+                row_pos = [list(range(len(prompts[b]), len(prompts[b]) + steps)) for b, _, _ in rows]
+                logits = self.model(input_ids=torch.tensor(feed, device=device),
+                                    attention_mask=torch.tensor(row_mask, device=device),
+                                    position_ids=torch.tensor(row_pos, device=device),
+                                    past_key_values=cache, use_cache=False).logits.float().log_softmax(-1)
+                for r, (b, label, ids) in enumerate(rows):
+                    steps_of = torch.arange(len(ids) - 1, device=logits.device)
+                    picked = logits[r, steps_of, torch.tensor(ids[1:], device=logits.device)]
+                    rest[(b, label)] = float(picked.sum())
+        results = []
+        for b, (ids, per_label) in enumerate(prepared):
+            scores = {label: LabelScore(float(first[b, lids[0]]) + rest.get((b, label), 0.0), len(lids))
+                      for label, lids in per_label.items()}
+            results.append(ChoiceScores(scores, prompt_tokens=len(ids)))
+        return results
+
     # -- streaming -----------------------------------------------------------------------------------------
     def stream(self, messages: list[Message], params: GenerationParams) -> TextStream:
         """Generate on the compute thread and hand text over as tokens arrive; closing the stream stops it."""
@@ -213,6 +304,15 @@ class TransformersChatModel(ChatModel):
             chunks(), params, prompt_tokens=len(ids), notes=notes,
             count_tokens=lambda: streamer.generated, cancel=cancelled.set,
         )
+
+
+def _common_prefix(sequences: list[list[int]], cap: int) -> int:
+    """How many leading tokens every sequence shares, at most `cap`."""
+    first = sequences[0]
+    n = 0
+    while n < cap and all(len(s) > n and s[n] == first[n] for s in sequences):
+        n += 1
+    return n
 
 
 def load_folder(ref: str, folder: str | Path, *, adapter: str | Path | None = None, notes=None) -> TransformersChatModel:

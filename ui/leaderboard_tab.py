@@ -1,5 +1,6 @@
-"""Leaderboard tab: every evaluation result in one sortable table; a row's predictions (wrong ones first); two
-rows compared metric by metric and, for grouped benchmarks such as drug-qa, task type by task type.
+"""Leaderboard tab: every evaluation result in one sortable table, each number with its 95 % bootstrap interval
+(`0.62 ± 0.05`); a row's predictions (wrong ones first); two rows compared metric by metric with paired tests
+when they scored the same items and, for grouped benchmarks such as drug-qa, task type by task type.
 
 The tables come from evaluation.leaderboard (the registry gives each metric column its ↑/↓ arrow); the functions
 here only translate the form into its arguments, so tests call them without Gradio.
@@ -13,6 +14,10 @@ from ui import strings
 from ui.job_tab import InputProblem, readable
 
 CELL_CHARS = 400
+INTERVALS_NOTE = ("Each number is shown as **value ± half the width of its 95 % bootstrap interval** (percentile "
+                  "method, 1,000 resamples of the items, seed 0): with few items that interval is wide, and two "
+                  "rows whose intervals overlap may not differ. The CSV export has each interval's low and high "
+                  "ends; *Compare* tests two rows on the items both scored (McNemar, paired bootstrap).")
 
 
 # -- the table --------------------------------------------------------------------------------------------------
@@ -41,10 +46,28 @@ def _filters(benchmark: str | None, model: str | None, method: str | None) -> tu
 
 
 def load_table(benchmark: str | None = None, model: str | None = "", method: str | None = ""):
-    """The leaderboard for the filters, best first by the benchmark's first metric."""
+    """The leaderboard for the filters, best first by the benchmark's first metric, with each metric's interval
+    (low/high columns: the CSV has them, `shown` turns them into ±)."""
     from evaluation import leaderboard
 
-    return leaderboard.table(*_filters(benchmark, model, method))
+    return leaderboard.table(*_filters(benchmark, model, method), intervals=True)
+
+
+def shown(frame):
+    """The table as the tab shows it: each metric as `0.62 ± 0.05`; the low/high columns stay in the CSV only."""
+    from evaluation import leaderboard
+
+    if frame is None:
+        return frame
+    frame = frame.copy()
+    ends = [c for c in frame.columns if c.endswith(" low") and f"{c[:-4]} high" in frame.columns]
+    for low in ends:
+        output = low[:-4]
+        title = leaderboard.column_title(output)
+        if title in frame.columns:
+            frame[title] = [leaderboard.with_interval(v, lo, hi) for v, lo, hi in
+                            zip(frame[title], frame[low], frame[f"{output} high"])]
+    return frame.drop(columns=[c for low in ends for c in (low, f"{low[:-4]} high")])
 
 
 def export_csv(benchmark: str | None = None, model: str | None = "", method: str | None = "") -> Path:
@@ -117,8 +140,9 @@ def predictions_view(row_id) -> tuple[str, object]:
 
 
 def comparison(id_a, id_b) -> tuple[str, object, object]:
-    """A heading, each metric of A and B with the delta (B − A) and the better one, and per task type scores
-    when the benchmark is grouped (empty frame otherwise)."""
+    """A heading that says in words what the paired tests find (or why there are none), each metric of A and B
+    with the delta (B − A), the better one, the delta's interval and p-value, and per task type scores when the
+    benchmark is grouped (empty frame otherwise)."""
     from evaluation import leaderboard
 
     if id_a in (None, "") or id_b in (None, ""):
@@ -130,118 +154,168 @@ def comparison(id_a, id_b) -> tuple[str, object, object]:
         heading += f"  \n_Different benchmarks ({a.benchmark}, {b.benchmark}): the numbers are not comparable._"
     elif a.items != b.items:
         heading += f"  \n_Different numbers of items ({a.items}, {b.items}): the numbers are not comparable._"
-    return heading, leaderboard.compare(a.id, b.id).round(4), leaderboard.compare_groups(a.id, b.id).round(4)
+    pairing = leaderboard.paired(a.id, b.id)
+    heading += "  \n" + pairing.sentence()
+    return (heading, leaderboard.compare(a.id, b.id, pairing).round(4),
+            leaderboard.compare_groups(a.id, b.id).round(4))
 
 
 # -- the tab ----------------------------------------------------------------------------------------------------
 def build(tab=None) -> None:
-    """Lay out the Leaderboard tab; it refreshes when `tab` is selected."""
+    """Lay out the Leaderboard tab; it refreshes when `tab` is selected. Components go into one dict `c` that the
+    layout and event functions share."""
     import gradio as gr
 
     try:
-        benches, methods, first = benchmark_choices(), method_choices(), load_table()
+        benches, methods, first = benchmark_choices(), method_choices(), shown(load_table())
     except Exception:  # noqa: BLE001 - an unreadable store must not stop the app; Refresh shows the reason
         benches, methods, first = [strings.BOARD_ALL], [strings.BOARD_ANY_METHOD], None
     gr.Markdown(strings.BOARD_INTRO)
+    gr.Markdown(INTERVALS_NOTE, elem_id="board-intervals-note")
+    c: dict = {}
+    _table_layout(c, benches, methods, first)
+    _details_layout(c, first)
+    _table_events(c, tab)
+    _predictions_events(c)
+    _compare_events(c)
+
+
+def _table_layout(c: dict, benches: list[str], methods: list[str], first) -> None:
+    import gradio as gr
+
     with gr.Row():
-        benchmark = gr.Dropdown(benches, value=strings.BOARD_ALL, label="Benchmark", elem_id="board-benchmark")
-        model = gr.Textbox(label="Model contains", placeholder="e.g. smollm2", elem_id="board-model")
-        method = gr.Dropdown(methods, value=strings.BOARD_ANY_METHOD, label="Method", allow_custom_value=True,
-                             elem_id="board-method")
+        c["benchmark"] = gr.Dropdown(benches, value=strings.BOARD_ALL, label="Benchmark", elem_id="board-benchmark")
+        c["model"] = gr.Textbox(label="Model contains", placeholder="e.g. smollm2", elem_id="board-model")
+        c["method"] = gr.Dropdown(methods, value=strings.BOARD_ANY_METHOD, label="Method", allow_custom_value=True,
+                                  elem_id="board-method")
     with gr.Row():
-        refresh = gr.Button("Refresh", elem_id="board-refresh")
-        export = gr.Button("Export CSV", elem_id="board-export")
-    notice = gr.Markdown(elem_id="board-notice")
-    table = gr.Dataframe(first, label="Leaderboard (click a column to sort, a row for its predictions)",
-                         interactive=False, elem_id="board-table")
-    download = gr.File(label="CSV", interactive=False, visible=False, elem_id="board-csv")
+        c["refresh"] = gr.Button("Refresh", elem_id="board-refresh")
+        c["export"] = gr.Button("Export CSV", elem_id="board-export")
+    c["notice"] = gr.Markdown(elem_id="board-notice")
+    c["table"] = gr.Dataframe(first, label="Leaderboard (click a column to sort, a row for its predictions)",
+                              interactive=False, elem_id="board-table")
+    c["download"] = gr.File(label="CSV", interactive=False, visible=False, elem_id="board-csv")
+
+
+def _details_layout(c: dict, first) -> None:
+    """The clicked row's predictions and the comparison of two rows."""
+    import gradio as gr
+
+    from evaluation.leaderboard import TEST_COLUMNS
+
     with gr.Accordion("Predictions of the clicked row", open=True):
-        clicked = gr.State(None)
-        predictions_heading = gr.Markdown(strings.BOARD_CLICK_FIRST, elem_id="board-predictions-heading")
-        predictions = gr.Dataframe(headers=["id", "prompt", "output", "parsed", "reference", "score"],
-                                   label="Predictions (worst first)", interactive=False, wrap=True,
-                                   max_height=600, elem_id="board-predictions")
+        c["clicked"] = gr.State(None)
+        c["predictions_heading"] = gr.Markdown(strings.BOARD_CLICK_FIRST, elem_id="board-predictions-heading")
+        c["predictions"] = gr.Dataframe(headers=["id", "prompt", "output", "parsed", "reference", "score"],
+                                        label="Predictions (worst first)", interactive=False, wrap=True,
+                                        max_height=600, elem_id="board-predictions")
     with gr.Accordion("Compare two rows", open=True):
         choices = row_choices(first)
         with gr.Row():
-            row_a = gr.Dropdown(choices, value=None, label="Row A", elem_id="board-a")
-            row_b = gr.Dropdown(choices, value=None, label="Row B", elem_id="board-b")
+            c["row_a"] = gr.Dropdown(choices, value=None, label="Row A", elem_id="board-a")
+            c["row_b"] = gr.Dropdown(choices, value=None, label="Row B", elem_id="board-b")
         with gr.Row():
-            compare_button = gr.Button("Compare A and B", elem_id="board-compare")
-            compare_clicked = gr.Button("Compare A with the clicked row", elem_id="board-compare-clicked")
-        compare_heading = gr.Markdown(elem_id="board-compare-heading")
-        compare_table = gr.Dataframe(headers=["metric", "a", "b", "delta (b − a)", "better"],
-                                     label="Per metric: B − A", interactive=False, elem_id="board-compare-table")
-        groups_table = gr.Dataframe(label="Per task type (the benchmark's groups): B − A", interactive=False,
-                                    visible=False, max_height=600, elem_id="board-groups-table")
+            c["compare_button"] = gr.Button("Compare A and B", elem_id="board-compare")
+            c["compare_clicked"] = gr.Button("Compare A with the clicked row", elem_id="board-compare-clicked")
+        c["compare_heading"] = gr.Markdown(elem_id="board-compare-heading")
+        c["compare_table"] = gr.Dataframe(headers=["metric", "a", "b", "delta (b − a)", "better", *TEST_COLUMNS],
+                                          label="Per metric: B − A", interactive=False,
+                                          elem_id="board-compare-table")
+        c["groups_table"] = gr.Dataframe(label="Per task type (the benchmark's groups): B − A", interactive=False,
+                                         visible=False, max_height=600, elem_id="board-groups-table")
 
-    def on_refresh(bench, model_text, method_name, a, b):
+
+def _table_events(c: dict, tab) -> None:
+    """Refresh (also when the tab is selected), the filters and the CSV export."""
+    import gradio as gr
+
+    def rows_update(frame, a, b) -> dict:
+        rows = row_choices(frame)
+        ids = {i for _, i in rows}
+        return {c["row_a"]: gr.update(choices=rows, value=a if a in ids else None),
+                c["row_b"]: gr.update(choices=rows, value=b if b in ids else None)}
+
+    def on_refresh(bench, model_text, method_name, a, b) -> dict:
         try:
             benches, methods = benchmark_choices(), method_choices()
             bench = bench if bench in benches else strings.BOARD_ALL
             frame = load_table(bench, model_text, method_name)
         except Exception as exc:  # noqa: BLE001 - a sentence, never a stack trace
-            return (*[gr.skip()] * 3, f"{strings.ERROR_PREFIX}{readable(exc)}", gr.skip(), gr.skip())
-        rows = row_choices(frame)
-        ids = {i for _, i in rows}
-        return (gr.update(choices=benches, value=bench), gr.update(choices=methods), frame,
-                "" if not frame.empty else strings.BOARD_EMPTY,
-                gr.update(choices=rows, value=a if a in ids else None),
-                gr.update(choices=rows, value=b if b in ids else None))
+            return {c["benchmark"]: gr.skip(), c["method"]: gr.skip(), c["table"]: gr.skip(),
+                    c["notice"]: f"{strings.ERROR_PREFIX}{readable(exc)}", c["row_a"]: gr.skip(),
+                    c["row_b"]: gr.skip()}
+        return {c["benchmark"]: gr.update(choices=benches, value=bench), c["method"]: gr.update(choices=methods),
+                c["table"]: shown(frame), c["notice"]: "" if not frame.empty else strings.BOARD_EMPTY,
+                **rows_update(frame, a, b)}
 
-    def on_filter(bench, model_text, method_name, a, b):
+    def on_filter(bench, model_text, method_name, a, b) -> dict:
         try:
             frame = load_table(bench, model_text, method_name)
         except Exception as exc:  # noqa: BLE001
-            return gr.skip(), f"{strings.ERROR_PREFIX}{readable(exc)}", gr.skip(), gr.skip()
-        rows = row_choices(frame)
-        ids = {i for _, i in rows}
-        return (frame, "" if not frame.empty else strings.BOARD_EMPTY,
-                gr.update(choices=rows, value=a if a in ids else None),
-                gr.update(choices=rows, value=b if b in ids else None))
+            return {c["table"]: gr.skip(), c["notice"]: f"{strings.ERROR_PREFIX}{readable(exc)}",
+                    c["row_a"]: gr.skip(), c["row_b"]: gr.skip()}
+        return {c["table"]: shown(frame), c["notice"]: "" if not frame.empty else strings.BOARD_EMPTY,
+                **rows_update(frame, a, b)}
 
-    def on_export(bench, model_text, method_name):
+    def on_export(bench, model_text, method_name) -> dict:
         try:
             path = export_csv(bench, model_text, method_name)
         except Exception as exc:  # noqa: BLE001 - a sentence, never a stack trace
-            return f"{strings.ERROR_PREFIX}The export failed: {readable(exc)}", gr.update(visible=False)
+            return {c["notice"]: f"{strings.ERROR_PREFIX}The export failed: {readable(exc)}",
+                    c["download"]: gr.update(visible=False)}
         with open(path, newline="", encoding="utf-8") as fh:
             rows = sum(1 for _ in csv.reader(fh)) - 1
-        return strings.BOARD_EXPORTED.format(rows=rows, name=path.name), gr.update(value=str(path), visible=True)
+        return {c["notice"]: strings.BOARD_EXPORTED.format(rows=rows, name=path.name),
+                c["download"]: gr.update(value=str(path), visible=True)}
 
-    def on_select(frame, evt: gr.SelectData):
+    filters = [c["benchmark"], c["model"], c["method"], c["row_a"], c["row_b"]]
+    refresh_outputs = [c["benchmark"], c["method"], c["table"], c["notice"], c["row_a"], c["row_b"]]
+    filter_outputs = [c["table"], c["notice"], c["row_a"], c["row_b"]]
+    c["refresh"].click(on_refresh, filters, refresh_outputs)
+    if tab is not None:
+        tab.select(on_refresh, filters, refresh_outputs)
+    c["benchmark"].input(on_filter, filters, filter_outputs)
+    c["method"].input(on_filter, filters, filter_outputs)
+    c["model"].submit(on_filter, filters, filter_outputs)
+    c["model"].blur(on_filter, filters, filter_outputs)
+    c["export"].click(on_export, [c["benchmark"], c["model"], c["method"]], [c["notice"], c["download"]])
+
+
+def _predictions_events(c: dict) -> None:
+    import gradio as gr
+
+    def on_select(frame, evt: gr.SelectData) -> dict:
         row_id = clicked_row_id(frame, evt.index, evt.row_value)
         if row_id is None:
-            return None, strings.BOARD_CLICK_FIRST, None
+            return {c["clicked"]: None, c["predictions_heading"]: strings.BOARD_CLICK_FIRST, c["predictions"]: None}
         try:
             heading, items = predictions_view(row_id)
         except Exception as exc:  # noqa: BLE001
-            return None, f"{strings.ERROR_PREFIX}{readable(exc)}", None
-        return row_id, heading, items
+            return {c["clicked"]: None, c["predictions_heading"]: f"{strings.ERROR_PREFIX}{readable(exc)}",
+                    c["predictions"]: None}
+        return {c["clicked"]: row_id, c["predictions_heading"]: heading, c["predictions"]: items}
 
-    def compare_rows(a, b):
+    c["table"].select(on_select, c["table"], [c["clicked"], c["predictions_heading"], c["predictions"]])
+
+
+def _compare_events(c: dict) -> None:
+    import gradio as gr
+
+    def compare_rows(a, b) -> dict:
         try:
             heading, per_metric, groups = comparison(a, b)
         except Exception as exc:  # noqa: BLE001
-            return f"{strings.ERROR_PREFIX}{readable(exc)}", None, gr.update(value=None, visible=False)
-        return heading, per_metric, gr.update(value=groups, visible=not groups.empty)
+            return {c["compare_heading"]: f"{strings.ERROR_PREFIX}{readable(exc)}", c["compare_table"]: None,
+                    c["groups_table"]: gr.update(value=None, visible=False)}
+        return {c["compare_heading"]: heading, c["compare_table"]: per_metric,
+                c["groups_table"]: gr.update(value=groups, visible=not groups.empty)}
 
-    def on_compare_clicked(a, row_id):
+    def on_compare_clicked(a, row_id) -> dict:
         if row_id is None:
-            return gr.skip(), f"{strings.ERROR_PREFIX}{strings.BOARD_CLICK_FIRST}", None, gr.update(visible=False)
-        return (gr.update(value=row_id), *compare_rows(a, row_id))
+            return {c["row_b"]: gr.skip(), c["compare_heading"]: f"{strings.ERROR_PREFIX}{strings.BOARD_CLICK_FIRST}",
+                    c["compare_table"]: None, c["groups_table"]: gr.update(visible=False)}
+        return {c["row_b"]: gr.update(value=row_id), **compare_rows(a, row_id)}
 
-    filters = [benchmark, model, method, row_a, row_b]
-    refresh_outputs = [benchmark, method, table, notice, row_a, row_b]
-    refresh.click(on_refresh, filters, refresh_outputs)
-    if tab is not None:
-        tab.select(on_refresh, filters, refresh_outputs)
-    benchmark.input(on_filter, filters, [table, notice, row_a, row_b])
-    method.input(on_filter, filters, [table, notice, row_a, row_b])
-    model.submit(on_filter, filters, [table, notice, row_a, row_b])
-    model.blur(on_filter, filters, [table, notice, row_a, row_b])
-    export.click(on_export, [benchmark, model, method], [notice, download])
-    table.select(on_select, table, [clicked, predictions_heading, predictions])
-    compare_button.click(compare_rows, [row_a, row_b], [compare_heading, compare_table, groups_table])
-    compare_clicked.click(on_compare_clicked, [row_a, clicked],
-                          [row_b, compare_heading, compare_table, groups_table])
+    outputs = [c["compare_heading"], c["compare_table"], c["groups_table"]]
+    c["compare_button"].click(compare_rows, [c["row_a"], c["row_b"]], outputs)
+    c["compare_clicked"].click(on_compare_clicked, [c["row_a"], c["clicked"]], [c["row_b"], *outputs])

@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 from errors import UserError
 
-FAMILIES = ("text", "embedding", "questeval", "smiles", "classification", "regression", "keywords", "combined")
+FAMILIES = ("text", "embedding", "questeval", "smiles", "classification", "probability", "regression", "keywords",
+            "combined")
 KINDS = ("text", "label", "number", "smiles")
 
 

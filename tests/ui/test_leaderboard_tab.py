@@ -103,3 +103,32 @@ def test_compare_gives_deltas_and_per_task_type_scores(board):
 def test_empty_leaderboard(isolated_runs):
     assert lb.load_table().empty and lb.row_choices(lb.load_table()) == []
     assert lb.method_choices() == ["any"] and lb.benchmark_choices()[0] == "all"
+
+
+def test_the_tab_shows_each_number_with_its_interval_and_the_csv_its_ends(board):
+    frame = lb.load_table("ddi-binary")
+    shown = lb.shown(frame)
+    interaction = shown.set_index("model").loc["dummy:interaction"]
+    assert interaction["accuracy ↑"] == "0.50 ± 0.18"  # 28 items: a 95 % interval about ±0.18 wide
+    assert interaction["mode"] == "generate"
+    assert not [c for c in shown.columns if c.endswith((" low", " high"))]
+    assert shown["id"].tolist() == frame["id"].tolist()  # same rows, same order: clicks and pickers still work
+    with open(lb.export_csv("ddi-binary", "dummy", "any"), encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    low, high = float(rows[0]["accuracy low"]), float(rows[0]["accuracy high"])
+    assert low < float(rows[0]["accuracy ↑"]) < high and rows[0]["mode"] == "generate"
+    assert "95 % bootstrap interval" in lb.INTERVALS_NOTE
+
+
+def test_compare_says_in_words_what_the_paired_tests_find(board):
+    ddi = lb.load_table("ddi-binary")
+    a, b = ids_of(ddi, "dummy:interaction")[0], ids_of(ddi, "dummy:oracle")[0]
+    heading, per_metric, _ = lb.comparison(a, b)
+    assert "Paired tests on the 28 items both rows scored" in heading
+    assert "B is significantly worse than A on accuracy ↑ (p < 0.001)" in heading
+    accuracy = per_metric.set_index("metric").loc["accuracy ↑"]
+    assert accuracy["test"] == "McNemar exact" and accuracy["significant at 0.05"] == "yes"
+    assert accuracy["p-value"] < 0.001 and accuracy["delta low"] <= -0.5 <= accuracy["delta high"]
+    heading, per_metric, _ = lb.comparison(a, ids_of(ddi, "file:answers.jsonl")[0])
+    assert "did not score the same items" in heading and "no paired test" in heading
+    assert "p-value" not in per_metric.columns
