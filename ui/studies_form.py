@@ -135,19 +135,8 @@ def _or_default(form: dict, name: str, fields: dict):
     return _text(form, name) or fields[name].default
 
 
-def _text(form: dict, name: str) -> str:
-    return str(form.get(name) or "").strip()
-
-
-def _list(values) -> list[str]:
-    if isinstance(values, str):
-        values = values.split(",")
-    out: list[str] = []
-    for v in values or []:
-        v = str(v).strip()
-        if v and v not in out:
-            out.append(v)
-    return out
+_text = finetune_form._text  # a text input, stripped
+_list = finetune_form._names  # "a, b, a" or a list → ["a", "b"]
 
 
 def _whole_list(form: dict, name: str, label: str) -> list:
