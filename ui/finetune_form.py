@@ -187,6 +187,15 @@ def upload_dataset(temp_path: str | Path) -> str:
         raise InputProblem(strings.FT_UPLOAD_FAILED.format(error=exc)) from None
 
 
+def filled(form: dict | None, fields: dict, defaults: dict) -> dict:
+    """A form's values over its defaults; a field the form does not have is refused by name (Fine-tune, Studies)."""
+    form = {**defaults, **(form or {}), **fields}
+    unknown = [k for k in form if k not in defaults]
+    if unknown:
+        raise InputProblem(f"Unknown form field(s): {', '.join(unknown)}")
+    return form
+
+
 def make_config(form: dict | None = None, **fields):
     """A TrainConfig from the form's values (a dict keyed like FORM_DEFAULTS, or keywords), or InputProblem with a
     sentence naming the field. Cheap: no model, no data is read (check_config does that)."""
@@ -194,11 +203,7 @@ def make_config(form: dict | None = None, **fields):
     from models.registry import parse
     from training.config import ConfigError, TrainConfig
 
-    infos, defaults = form_fields(), form_defaults()
-    form = {**defaults, **(form or {}), **fields}
-    unknown = [k for k in form if k not in defaults]
-    if unknown:
-        raise InputProblem(f"Unknown form field(s): {', '.join(unknown)}")
+    infos, form = form_fields(), filled(form, fields, form_defaults())
     base_model = _text(form, "base_model")
     if not base_model:
         raise InputProblem(strings.FT_NO_MODEL)

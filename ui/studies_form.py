@@ -182,26 +182,20 @@ def parse_space(text) -> dict:
 def train_spec(form: dict, fields: dict | None = None) -> dict:
     """The base training config (a TrainConfig mapping) from the form, via the Fine-tune tab's own checks; max_steps
     and eval_every as this page reads them (a budget for every run: at least 1, never "not set")."""
-    from ui import finetune_tab
-
     fields = fields or form_fields()
     base_form = {name: form[name] for name in ("base_model", "dataset", "upload", "eval_dataset", "eval_split",
                                                 "task", "method", "batch_size", "learning_rate", "max_length",
                                                 "limit", "seed")}
     base_form["max_steps"] = _number(form, "max_steps", fields)
     base_form["eval_every"] = _number(form, "eval_every", fields)
-    try:
-        config = finetune_tab.make_config(base_form)
-    except finetune_tab.InputProblem as exc:
-        raise InputProblem(str(exc)) from None
-    spec = config.to_dict()
+    spec = finetune_form.make_config(base_form).to_dict()  # its InputProblem names the field as it is
     spec["tensorboard"] = False  # a search trains many short runs: their event files would only fill the disk
     return spec
 
 
 def _storage(url: str) -> str:
     """An Optuna storage URL as typed; a SQLite file must lie inside the app's folders like any typed path."""
-    from ui.finetune_tab import confined
+    from ui.finetune_form import confined
 
     if url.startswith("sqlite:///"):
         confined(url.removeprefix("sqlite:///"), f"{LABELS['storage']} (storage)")
@@ -212,13 +206,9 @@ def make_config(form: dict | None = None, **fields):
     """A SearchConfig (kind "search") or StudyConfig (a study's name) from the form's values, or InputProblem with a
     sentence naming the field. Cheap: no model, no data is read (check_config does that)."""
     from training.config import ConfigError
-    from ui.finetune_tab import confined
+    from ui.finetune_form import confined
 
-    infos, defaults = form_fields(), form_defaults()
-    form = {**defaults, **(form or {}), **fields}
-    unknown = [k for k in form if k not in defaults]
-    if unknown:
-        raise InputProblem(f"Unknown form field(s): {', '.join(unknown)}")
+    infos, form = form_fields(), finetune_form.filled(form, fields, form_defaults())
     kind = _text(form, "kind")
     known = kinds()
     if kind not in known:
@@ -298,13 +288,7 @@ def check_config(config, *, deep: bool = True) -> Checked:
     except (ConfigError, DataError, ModelError) as exc:
         raise InputProblem(str(exc)) from None
     if deep:
-        from ui import finetune_tab
-
-        try:
-            checked = finetune_tab.check_config(base)
-        except finetune_tab.InputProblem as exc:
-            raise InputProblem(str(exc)) from None
-        lines += checked.lines
+        lines += finetune_form.check_config(base).lines
         lines.append(validation_line(base))
     return Checked(config, kind, lines, config.to_yaml(), command(kind))
 

@@ -56,15 +56,15 @@ def _base_fields(w: dict, fields: dict, d: dict) -> None:
     import gradio as gr
 
     import settings
-    from ui import finetune_tab
+    from ui import finetune_form
 
-    datasets = finetune_tab.dataset_choices()
+    datasets = finetune_form.dataset_choices()
     default_dataset = d["dataset"] if any(v == d["dataset"] for _, v in datasets) else \
         (datasets[0][1] if datasets else None)
     w["kind"] = gr.Radio([(strings.STUDY_KIND_LABELS[k], k) for k in KINDS], value=d["kind"],
                          label="What to run", elem_id="st-kind")
     with gr.Row():
-        w["base_model"] = gr.Dropdown(finetune_tab.base_model_choices(runs=False), value=d["base_model"],
+        w["base_model"] = gr.Dropdown(finetune_form.base_model_choices(runs=False), value=d["base_model"],
                                       allow_custom_value=True, label=fields["base_model"].label,
                                       elem_id="st-base-model", scale=2)
         w["dataset"] = gr.Dropdown(datasets, value=default_dataset, allow_custom_value=True,
@@ -230,9 +230,9 @@ class Runs:
     def load_extras(self) -> dict:
         import gradio as gr
 
-        from ui import finetune_tab
+        from ui import finetune_form
 
-        return {self.base_model: gr.update(choices=finetune_tab.base_model_choices())}
+        return {self.base_model: gr.update(choices=finetune_form.base_model_choices())}
 
 
 def train_started(run_id: str | None) -> str:
@@ -262,7 +262,7 @@ def wire(demo, form: Form, runs: Runs) -> None:
     """Register the tab's events; every handler returns a dict keyed by component (what it leaves out stays)."""
     import gradio as gr
 
-    from ui import finetune_tab
+    from ui import finetune_form
 
     panel, w, message, result = runs.panel, form.fields, form.message, form.result
 
@@ -293,8 +293,8 @@ def wire(demo, form: Form, runs: Runs) -> None:
         if not temp_path:
             return {message: gr.skip()}
         try:
-            path = finetune_tab.upload_dataset(temp_path)
-        except finetune_tab.InputProblem as exc:
+            path = finetune_form.upload_dataset(temp_path)
+        except finetune_form.InputProblem as exc:
             return {message: f"**{strings.ERROR_PREFIX}{exc}**"}
         return {w["dataset"]: gr.update(value=path), message: f"Uploaded: training reads `{path}`."}
 
