@@ -94,6 +94,39 @@ def _prediction_row(item: Item, variant: str, config_hash: str, output: str, gen
 def generate_all(model_ref: str, bench: Benchmark, variant: str, items: list[Item], path: Path, config_hash: str,
                  opts: Options, emit: Emit, done: dict) -> None:
     """Generate the items not yet in `done`, appending each batch to `path` as it finishes."""
+    params = bench.generation_params()
+
+    def rows(model, batch: list[Item]) -> list[dict]:
+        gens = model.generate([it.messages for it in batch], params)
+        return [_prediction_row(it, variant, config_hash, gen.text, gen) for it, gen in zip(batch, gens)]
+
+    _run_batches(model_ref, bench, variant, items, path, opts, emit, done, rows, where=variant)
+
+
+def choose_all(model_ref: str, bench: Benchmark, variant: str, items: list[Item], path: Path, config_hash: str,
+               opts: Options, emit: Emit, done: dict) -> None:
+    """Choice mode: score every label of the items not yet in `done`, appending each batch to `path` (as
+    generate_all does, so a stopped run resumes). Output = the likeliest label; the row keeps its probabilities."""
+    def rows(model, batch: list[Item]) -> list[dict]:
+        out = []
+        for it, scores in zip(batch, model.choice_logprobs([it.messages for it in batch], bench.labels)):
+            row = _prediction_row(it, variant, config_hash, scores.best())
+            row.update(prompt_tokens=scores.prompt_tokens, completion_tokens=scores.completion_tokens,
+                       probabilities=scores.probabilities(),
+                       normalised_probabilities=scores.probabilities(normalised=True),
+                       logprobs={label: s.logprob for label, s in scores.items()},
+                       label_tokens={label: s.tokens for label, s in scores.items()})
+            out.append(row)
+        return out
+
+    _run_batches(model_ref, bench, variant, items, path, opts, emit, done, rows, where=f"{variant}, choice mode")
+
+
+def _run_batches(model_ref: str, bench: Benchmark, variant: str, items: list[Item], path: Path, opts: Options,
+                 emit: Emit, done: dict, rows, *, where: str) -> None:
+    """The loop both modes share: the items not yet in `done`, similar lengths batched together (little compute goes
+    to padding; the final file is in item order), each batch's rows appended to `path` as it finishes, progress
+    emitted; a model failure keeps the finished items and says how to resume."""
     from models.errors import ModelError
     from models.openai_chat import usage_source
     from models.registry import resolve
@@ -101,10 +134,8 @@ def generate_all(model_ref: str, bench: Benchmark, variant: str, items: list[Ite
     todo = [it for it in items if not _reusable(done.get((variant, it.index)), it)]
     if not todo:
         return
-    # Similar lengths share a batch, so little compute goes to padding; the final file is in item order.
     todo.sort(key=lambda it: sum(len(m["content"]) for m in it.messages))
     model = resolve(model_ref, api_key=opts.api_key)
-    params = bench.generation_params()
     start, finished = time.perf_counter(), len(items) - len(todo)
     emit("progress", variant=variant, done=finished, total=len(items), items_per_s=None, eta_s=None)
     with open(path, "a", encoding="utf-8") as fh:
@@ -112,63 +143,17 @@ def generate_all(model_ref: str, bench: Benchmark, variant: str, items: list[Ite
             batch = todo[b: b + opts.batch_size]
             spender = usage_source.set(f"evaluation:{bench.name}")  # OpenAI calls land in the cost ledger as such
             try:
-                gens = model.generate([it.messages for it in batch], params)
+                new_rows = rows(model, batch)
             except (ModelError, RuntimeError, OSError, ValueError) as exc:
                 kept = sum(1 for k in done if k[0] == variant)
                 raise EvaluationFailed(
-                    f"{model_ref} failed on {bench.name} ({variant}) at item {batch[0].index + 1}: "
+                    f"{model_ref} failed on {bench.name} ({where}) at item {batch[0].index + 1}: "
                     f"{str(exc).rstrip('.')}. "
                     f"The {kept} finished items are kept in {path}; run again to resume."
                 ) from exc
             finally:
                 usage_source.reset(spender)
-            for it, gen in zip(batch, gens):
-                row = _prediction_row(it, variant, config_hash, gen.text, gen)
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                done[(variant, it.index)] = row
-            fh.flush()
-            finished += len(batch)
-            rate = (b + len(batch)) / max(time.perf_counter() - start, 1e-9)
-            emit("progress", variant=variant, done=finished, total=len(items), items_per_s=round(rate, 3),
-                 eta_s=round((len(items) - finished) / rate, 1))
-
-
-def choose_all(model_ref: str, bench: Benchmark, variant: str, items: list[Item], path: Path, config_hash: str,
-               opts: Options, emit: Emit, done: dict) -> None:
-    """Choice mode: score every label of the items not yet in `done`, appending each batch to `path` (as
-    generate_all does, so a stopped run resumes). Output = the likeliest label; the row keeps its probabilities."""
-    from models.errors import ModelError
-    from models.openai_chat import usage_source
-    from models.registry import resolve
-
-    todo = [it for it in items if not _reusable(done.get((variant, it.index)), it)]
-    if not todo:
-        return
-    todo.sort(key=lambda it: sum(len(m["content"]) for m in it.messages))  # similar lengths share a batch
-    model = resolve(model_ref, api_key=opts.api_key)
-    start, finished = time.perf_counter(), len(items) - len(todo)
-    emit("progress", variant=variant, done=finished, total=len(items), items_per_s=None, eta_s=None)
-    with open(path, "a", encoding="utf-8") as fh:
-        for b in range(0, len(todo), max(1, opts.batch_size)):
-            batch = todo[b: b + opts.batch_size]
-            spender = usage_source.set(f"evaluation:{bench.name}")
-            try:
-                scored = model.choice_logprobs([it.messages for it in batch], bench.labels)
-            except (ModelError, RuntimeError, OSError, ValueError) as exc:
-                kept = sum(1 for k in done if k[0] == variant)
-                raise EvaluationFailed(
-                    f"{model_ref} failed on {bench.name} ({variant}, choice mode) at item {batch[0].index + 1}: "
-                    f"{str(exc).rstrip('.')}. The {kept} finished items are kept in {path}; run again to resume."
-                ) from exc
-            finally:
-                usage_source.reset(spender)
-            for it, scores in zip(batch, scored):
-                row = _prediction_row(it, variant, config_hash, scores.best())
-                row.update(prompt_tokens=scores.prompt_tokens, completion_tokens=scores.completion_tokens,
-                           probabilities=scores.probabilities(),
-                           normalised_probabilities=scores.probabilities(normalised=True),
-                           logprobs={label: s.logprob for label, s in scores.items()},
-                           label_tokens={label: s.tokens for label, s in scores.items()})
+            for it, row in zip(batch, new_rows):
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                 done[(variant, it.index)] = row
             fh.flush()
