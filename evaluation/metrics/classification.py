@@ -123,6 +123,17 @@ def _canonical(value, labels: Sequence[str]) -> str | None:
     return next((label for label in labels if label.lower() == lowered), None)
 
 
+def gold_labels(metric: str, references: Sequence, labels: Sequence[str]) -> list[str]:
+    """Each reference spelled as in `labels`; a reference that is no label is a MetricError naming the item."""
+    gold = []
+    for i, reference in enumerate(references):
+        label = _canonical(reference, labels)
+        if label is None:
+            raise MetricError(f"{metric}: reference {i} is {reference!r}, not one of the labels {list(labels)}")
+        gold.append(label)
+    return gold
+
+
 def label_match(prediction: str | None, reference: str, **_) -> float:
     """1.0 when the parsed label is the gold label (case ignored), else 0.0; None (unparseable) is wrong."""
     if prediction is None:
@@ -157,12 +168,7 @@ def classification(predictions: list[str | None], references: list[str], labels:
     from sklearn.metrics import accuracy_score, confusion_matrix, matthews_corrcoef, precision_recall_fscore_support
 
     labels = list(labels) if labels else sorted({str(r).strip() for r in references})
-    gold = []
-    for i, reference in enumerate(references):
-        label = _canonical(reference, labels)
-        if label is None:
-            raise MetricError(f"classification: reference {i} is {reference!r}, not one of the labels {labels}")
-        gold.append(label)
+    gold = gold_labels("classification", references, labels)
     guess = [_canonical(p, labels) or _NONE for p in predictions]
     binary = len(labels) == 2
     if binary:

@@ -11,14 +11,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from evaluation.metrics import MetricError, register
+from evaluation.metrics.classification import _canonical, gold_labels
 
 PROBABILITY_INPUTS = ("predictions", "references", "probabilities")
 ECE_BINS = 10
-
-
-def _canonical(value, labels: Sequence[str]) -> str | None:
-    lowered = str(value).strip().lower() if value is not None else None
-    return next((label for label in labels if label.lower() == lowered), None)
 
 
 def _labels(name: str, probabilities: list, labels: Sequence[str] | None) -> list[str]:
@@ -35,12 +31,7 @@ def _matrix(name: str, references: list, probabilities: list, labels: Sequence[s
     import numpy as np
 
     labels = _labels(name, probabilities, labels)
-    gold = []
-    for i, reference in enumerate(references):
-        label = _canonical(reference, labels)
-        if label is None:
-            raise MetricError(f"{name}: reference {i} is {reference!r}, not one of the labels {labels}")
-        gold.append(labels.index(label))
+    gold = [labels.index(label) for label in gold_labels(name, references, labels)]
     rows = []
     for i, probs in enumerate(probabilities):
         if not isinstance(probs, dict):
@@ -211,12 +202,7 @@ def balanced_accuracy(predictions: list, references: list, labels: Sequence[str]
     import numpy as np
 
     names = list(labels) if labels else sorted({str(r).strip() for r in references})
-    gold = []
-    for i, reference in enumerate(references):
-        label = _canonical(reference, names)
-        if label is None:
-            raise MetricError(f"balanced_accuracy: reference {i} is {reference!r}, not one of the labels {names}")
-        gold.append(label)
+    gold = gold_labels("balanced_accuracy", references, names)
     gold_arr = np.asarray(gold, dtype=object)
     right = np.asarray([_canonical(p, names) == g for p, g in zip(predictions, gold)])
     recalls = [right[gold_arr == c].mean() for c in dict.fromkeys(gold)]
