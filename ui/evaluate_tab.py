@@ -170,6 +170,69 @@ def run_config(run_id: str) -> tuple[str, str]:
         return text, f"# {exc}"
 
 
+# -- leakage -----------------------------------------------------------------------------------------------------
+def training_sets(model_refs, bench) -> list[tuple[str, str, str]]:
+    """(what it is, data set, split) of each training set known for `bench`: the training set of every run:
+    model chosen, else the benchmark data set's own train split (what a fine-tune on that set would train on)."""
+    from data import catalog
+    from models.errors import ModelError
+    from models.run import run_config
+
+    found: list[tuple[str, str, str]] = []
+    for ref in _names(model_refs):
+        if not ref.startswith("run:"):
+            continue
+        try:
+            config = run_config(ref.partition(":")[2])
+        except (ModelError, OSError):
+            continue
+        if config.get("dataset"):
+            found.append((strings.EVAL_LEAKAGE_RUN.format(model=ref), str(config["dataset"]),
+                          str(config.get("train_split") or "train")))
+    if not found and bench.split != "train" and catalog.parse(bench.dataset)[0] in ("bundled", "shared"):
+        try:  # a plain file has one part only: the benchmark's own items
+            own = "train" in catalog.splits(bench.dataset)
+        except Exception:  # noqa: BLE001 - an unreadable set has no known train split
+            own = False
+        if own:
+            found.append((strings.EVAL_LEAKAGE_OWN.format(dataset=bench.dataset), bench.dataset, "train"))
+    unique = []
+    for entry in found:
+        if entry[1:] not in [u[1:] for u in unique]:
+            unique.append(entry)
+    return unique
+
+
+def leakage_report(model_refs, benchmark_names) -> str:
+    """Markdown: each chosen benchmark's test items against each known training set (data.leakage), so a score
+    is read together with how much of the test set the model has already seen."""
+    from data import leakage
+    from data.records import DataError
+    from evaluation import benchmark as benchmarks
+
+    names = _names(benchmark_names)
+    if not names:
+        raise InputProblem(strings.EVAL_NO_BENCHMARK)
+    sections = []
+    for name in names:
+        try:
+            bench = benchmarks.load(name)
+        except benchmarks.BenchmarkError as exc:
+            sections.append(f"**{name}**: {exc}")
+            continue
+        trains = training_sets(model_refs, bench)
+        if not trains:
+            sections.append(strings.EVAL_LEAKAGE_NONE.format(bench=name, dataset=bench.dataset))
+        for what, dataset, split in trains:
+            try:
+                report = leakage.report_of(dataset, bench.dataset, train_split=split, test_split=bench.split)
+            except (DataError, OSError) as exc:
+                sections.append(f"**{name}** against {what}: {readable(exc)}")
+                continue
+            sections.append(f"**{name}** ({bench.dataset} {bench.split}) against {what}:\n\n{report.markdown()}")
+    return "\n\n".join(sections)
+
+
 # -- watching ---------------------------------------------------------------------------------------------------
 class RunView(EvalProgress):
     """What the Evaluate tab shows of a run: its progress (evaluation.progress), rendered."""
@@ -178,6 +241,21 @@ class RunView(EvalProgress):
     def results(self) -> list[list]:
         return [[r.get("model"), r.get("benchmark"), r.get("variant"), r.get("items"),
                  format_metrics(r.get("metrics") or {}), r.get("leaderboard_id")] for r in self.scored]
+
+    @property
+    def notes_markdown(self) -> str:
+        """What a score needs beside it: the QuestEval judge's sanity (self vs an unrelated reference), flagged when
+        the judge cannot tell them apart, so nobody reads a meaningless judge score as a result."""
+        lines = []
+        for r in self.scored:
+            details = r.get("details") or {}
+            sanity = details.get("questeval_judge_sanity")
+            where = f"{r.get('model')} on {r.get('benchmark')} ({r.get('variant')})"
+            if details.get("questeval_judge_warning"):
+                lines.append(f"- ⚠️ {where}: {strings.EVAL_JUDGE_WARNING.format(why=details['questeval_judge_warning'])}")
+            elif sanity and sanity.get("gap") is not None:
+                lines.append(f"- {where}: {strings.EVAL_JUDGE_SANE.format(**sanity)}")
+        return "\n".join(lines)
 
     @property
     def status_markdown(self) -> str:
@@ -303,10 +381,10 @@ def build(demo=None) -> None:
         if unchanged:
             return {}
         return {status: view.status_markdown, progress: view.progress_markdown,
-                results: pd.DataFrame(view.results, columns=RESULT_COLUMNS)}
+                results: pd.DataFrame(view.results, columns=RESULT_COLUMNS), notes: view.notes_markdown}
 
     def clear(text: str, keep: bool = False) -> dict:
-        return {status: text} if keep else {status: text, progress: "", results: None}
+        return {status: text} if keep else {status: text, progress: "", results: None, notes: ""}
 
     panel = job_tab.JobPanel(owner=__name__, prefix="eval", kinds=(KIND,), texts=TEXTS, cancel=cancel_run,
                              run_label="Run (recent evaluations; pick one to watch)", view_of=run_view,
@@ -316,7 +394,12 @@ def build(demo=None) -> None:
     progress = gr.Markdown(elem_id="eval-progress")
     results = gr.Dataframe(headers=RESULT_COLUMNS, label="Results", interactive=False, wrap=True,
                            column_widths=["16%", "12%", "9%", "6%", "47%", "10%"], elem_id="eval-results")
+    notes = gr.Markdown(elem_id="eval-notes")
     panel.config_box("The same evaluation from a shell")
+    with gr.Accordion("Leakage: how much of each benchmark the training data already holds", open=False):
+        gr.Markdown(strings.EVAL_LEAKAGE_INTRO)
+        leak_button = gr.Button("Leakage report for the chosen models and benchmarks", elem_id="eval-leakage")
+        leak_report = gr.Markdown(elem_id="eval-leakage-report")
 
     def on_start(model_refs, bench_names, limit_value, batch_value, judge_ref, variant_names):
         try:
@@ -329,7 +412,14 @@ def build(demo=None) -> None:
         names = variant_choices(bench_names)
         return gr.update(choices=names, value=[v for v in chosen or [] if v in names])
 
-    panel.wire(demo, shown=[status, progress, results], message=message, cancel=cancel)
+    def on_leakage(model_refs, bench_names):
+        try:
+            return {leak_report: leakage_report(model_refs, bench_names)}
+        except Exception as exc:  # noqa: BLE001 - the page shows a sentence, never a stack trace
+            return {leak_report: f"**{strings.ERROR_PREFIX}{readable(exc)}**"}
+
+    panel.wire(demo, shown=[status, progress, results, notes], message=message, cancel=cancel)
+    leak_button.click(on_leakage, [models, benches], [leak_report], concurrency_limit=2)
     benches.change(on_benchmarks, [benches, variants], variants, queue=False)
     start.click(on_start, [models, benches, limit, batch, judge, variants], panel.outputs_with(message),
                 concurrency_limit=4)

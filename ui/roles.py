@@ -39,7 +39,7 @@ VIEWER_SAFE = {
     ("chat", "respond"), ("chat", "on_compare"), ("chat", "on_key"), ("chat", "<lambda>"), ("helpers", "load_example"),
     ("data_tab", "on_dataset"), ("data_tab", "on_validate"), ("data_tab", "on_leakage"), ("data_tab", "on_train_set"),
     ("evaluate_tab", "attach"), ("evaluate_tab", "on_benchmarks"), ("evaluate_tab", "on_load"),
-    ("evaluate_tab", "on_tick"),
+    ("evaluate_tab", "on_tick"), ("evaluate_tab", "on_leakage"),
     ("finetune_tab", "attach"), ("finetune_tab", "on_card"), ("finetune_tab", "on_check"), ("finetune_tab", "on_files"),
     ("finetune_tab", "on_load"), ("finetune_tab", "on_tick"), ("finetune_tab", "<lambda>"),
     ("leaderboard_tab", "compare_rows"), ("leaderboard_tab", "on_compare_clicked"), ("leaderboard_tab", "on_export"),

@@ -49,6 +49,18 @@ EVAL_RUN_STATUS = {
 EVAL_CANCELLED = "Cancelled {run_id}."
 EVAL_ALREADY_FINISHED = "{run_id} had already finished ({status}); nothing to cancel."
 EVAL_LOADING = "loading the model …"
+EVAL_JUDGE_WARNING = ("the QuestEval score is not evidence: {why}. Use a stronger judge (the judge box) or other "
+                      "metrics.")
+EVAL_JUDGE_SANE = ("QuestEval judge sanity: a reference judged against itself scores {self:.2f}, against an unrelated "
+                   "reference {other:.2f} ({items} references).")
+EVAL_LEAKAGE_INTRO = ("For each chosen benchmark, its test items against the training set of each chosen run: model "
+                      "(else the benchmark data set's own train split): test pairs also in train (same or swapped "
+                      "order), shared drugs, and each test molecule's nearest-neighbour Tanimoto similarity to train. "
+                      "A high score on items the model trained on is memory, not prediction.")
+EVAL_LEAKAGE_NONE = ("**{bench}**: no training set is known for it (its data set {dataset} has no train split, and no "
+                     "run: model is chosen), so there is nothing to compare.")
+EVAL_LEAKAGE_OWN = "its own train split (what a fine-tune on {dataset} trains on)"
+EVAL_LEAKAGE_RUN = "the training set of {model}"
 
 BOARD_INTRO = ("Every evaluation result, one row per model, benchmark and prompt variant; best first (↑ higher is "
                "better, ↓ lower is better). Click a row for its predictions, worst first.")

@@ -161,3 +161,59 @@ def test_progress_table_lists_every_model_and_benchmark():
     assert lines[4] == "| hf:a\\|b | ddi-binary | — | — | — | — | loading the model … |"
     assert not view.finished and view.status_markdown.startswith("⏳ Status: **running**")
     assert ev._duration(125) == "2 min 05 s" and ev._rate(1234.5) == "1234"
+
+
+# -- leakage and notes ------------------------------------------------------------------------------------------
+def test_leakage_of_a_base_model_compares_the_benchmark_with_its_own_train_split(isolated_runs):
+    text = ev.leakage_report(["builtin:smollm2-135m-instruct"], ["ddi-binary"])
+    assert "its own train split" in text and "bundled:ddi-binary train" in text
+    assert "**Pairs**" in text and "**Molecules**" in text and "| similarity | test molecules |" in text
+
+
+def test_leakage_of_a_run_uses_the_runs_training_set_and_counts_its_overlap(isolated_runs, tmp_path):
+    import json
+
+    from data import catalog
+
+    test = catalog.load("bundled:ddi-binary", "test")
+    train = tmp_path / "train.jsonl"  # three test pairs, one of them swapped, and one pair the test has not
+    rows = [{"drug1": r.meta["drug1"], "drug2": r.meta["drug2"]} for r in test[:2]]
+    rows += [{"drug1": test[2].meta["drug2"], "drug2": test[2].meta["drug1"]}, {"drug1": "Zzdrug", "drug2": "Yydrug"}]
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    run = isolated_runs / "ft-1"
+    run.mkdir()
+    (run / "config.yaml").write_text(f"dataset: {train}\ntask: sft\n", encoding="utf-8")
+    text = ev.leakage_report(["run:ft-1", "dummy:echo"], ["ddi-binary"])
+    assert "the training set of run:ft-1" in text and "own train split" not in text
+    assert "2 test pairs are also train pairs in the same order, 1 only in the swapped order" in text
+
+
+def test_leakage_without_a_known_training_set_says_so(isolated_runs, tmp_path):
+    from data import catalog
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(catalog.file_for("bundled:ddi-binary", "test").read_text(encoding="utf-8"), encoding="utf-8")
+    bench = tmp_path / "mine.yaml"
+    bench.write_text(f"dataset: {pairs}\nprompt: ddi.binary\nreference: label\nparser: label\n"
+                     "metrics: [classification]\n", encoding="utf-8")
+    text = ev.leakage_report(["dummy:echo"], [str(bench)])
+    assert text.startswith("**" + str(bench) + "**: no training set is known for it")
+    with pytest.raises(ev.InputProblem, match="Choose at least one benchmark"):
+        ev.leakage_report(["dummy:echo"], [])
+
+
+def test_notes_flag_a_questeval_judge_that_cannot_tell_answers_apart():
+    view = ev.RunView("r")
+    view.scored = [
+        {"model": "m", "benchmark": "b", "variant": "default",
+         "details": {"questeval_judge_warning": "judge cannot tell matching from unrelated answers (self 0.50 vs "
+                                                "other 0.50, below the margin 0.1)",
+                     "questeval_judge_sanity": {"self": 0.5, "other": 0.5, "gap": 0.0, "items": 4, "ok": False}}},
+        {"model": "m2", "benchmark": "b", "variant": "default",
+         "details": {"questeval_judge_sanity": {"self": 1.0, "other": 0.25, "gap": 0.75, "items": 16, "ok": True}}},
+        {"model": "m3", "benchmark": "c", "variant": "default", "details": {}},
+    ]
+    notes = view.notes_markdown.splitlines()
+    assert len(notes) == 2
+    assert notes[0].startswith("- ⚠️ m on b (default): the QuestEval score is not evidence: judge cannot tell")
+    assert "itself scores 1.00, against an unrelated reference 0.25 (16 references)" in notes[1]
