@@ -210,10 +210,12 @@ class FieldInfo:
         name = prefix + self.name
         if value is None:
             return
-        if self.choices is not None and value not in self.choices:
-            close = difflib.get_close_matches(str(value), [str(c) for c in self.choices], n=1)
-            raise ConfigError(f"{name} {value!r} is not one of {', '.join(map(str, self.choices))}."
-                              + (f" Did you mean {close[0]!r}?" if close else ""))
+        picked = value if isinstance(value, list) and typing.get_origin(self.type) is list else [value]
+        for one in picked if self.choices is not None else ():  # a list field: each of its names is a choice
+            if one not in self.choices:
+                close = difflib.get_close_matches(str(one), [str(c) for c in self.choices], n=1)
+                raise ConfigError(f"{name} {one!r} is not one of {', '.join(map(str, self.choices))}."
+                                  + (f" Did you mean {close[0]!r}?" if close else ""))
         if self.limits and not self.within(value):
             when = " when set" if self.optional else ""
             typical = f"; typical: {self.typical}" if self.typical else ""

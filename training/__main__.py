@@ -59,7 +59,7 @@ def run(config, run_dir: Path, *, resume: bool = False, quiet: bool = False) -> 
     from data.records import DataError
     from models.errors import ModelError
     from store.tables import Run
-    from training import queue, recipe
+    from training import queue, recipe, tracking
     from training.config import ConfigError
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -79,29 +79,40 @@ def run(config, run_dir: Path, *, resume: bool = False, quiet: bool = False) -> 
             if rank == 0:
                 jobs.set_status(run_id, "running", restart=True, pid=os.getpid())
                 emit("status", status="running")
+            if rank == 0:
+                if tracking.problems(config.report_to):
+                    raise ConfigError("; ".join(tracking.problems(config.report_to)) + ".")
+                tracking.start(config, run_dir)
             summary = recipe.train(config, run_dir, emit, resume=resume)
             if rank == 0 and config.evaluate:
                 summary["evaluation"] = evaluate_after(config, run_dir, emit)
                 (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     except (ConfigError, DataError, ModelError) as exc:
-        return _fail(run_id, run_dir, emit, str(exc), summary, rank)
+        return _fail(run_id, run_dir, emit, str(exc), summary, rank, config)
     except BaseException as exc:  # noqa: BLE001 - OOM, disk full, a bug: a readable line, the traceback in the log
         if isinstance(exc, KeyboardInterrupt):
             raise
         import traceback
 
         traceback.print_exc()
-        return _fail(run_id, run_dir, emit, failure_message(exc, run_dir), summary, rank)
+        return _fail(run_id, run_dir, emit, failure_message(exc, run_dir), summary, rank, config)
     if rank == 0:
+        tracking.finish(config, summary)
         emit("status", status="done", **{k: summary.get(k) for k in ("trainable_params", "trainable_percent", "steps")})
         jobs.set_status(run_id, "done")
     return 0, summary
 
 
-def _fail(run_id, run_dir, emit, error: str, summary: dict, rank: int):
+def _fail(run_id, run_dir, emit, error: str, summary: dict, rank: int, config=None):
     import jobs
+    from training import tracking
 
     if rank == 0:
+        if config is not None:
+            try:
+                tracking.finish(config, summary, failed=True)
+            except Exception as exc:  # noqa: BLE001 - a tracker that fails must not hide the run's own error
+                print(f"[tracking] could not close the tracker's run: {exc}", file=sys.stderr)
         emit("status", status="failed", error=error)
         jobs.set_status(run_id, "failed", error=error)
     summary["error"] = error

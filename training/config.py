@@ -11,6 +11,7 @@ from config_loader import build, check_fields, describe
 from errors import ConfigError
 from training.methods import METHODS
 from training.tasks import TASKS as TASK_ENTRIES
+from training.tracking import TRACKERS
 
 TASKS = tuple(TASK_ENTRIES)  # training.tasks.TASKS is the registry, with each task's capabilities
 SCHEDULES = ("cosine", "linear", "constant")
@@ -169,6 +170,9 @@ class TrainFields:
     keep_checkpoints: int = field(default=2, metadata=describe(
         "Checkpoints kept", "the newest N checkpoints stay on disk", minimum=1))
     tensorboard: bool = field(default=True, metadata=describe("TensorBoard logs", "write tensorboard/ in the run"))
+    report_to: list[str] = field(default_factory=list, metadata=describe(
+        "Also log to (MLflow, trackio, W&B)", "experiment trackers beside TensorBoard (training.tracking)",
+        short="Experiment tracking", choices=TRACKERS))
     # after training
     evaluate: list[str] = field(default_factory=list, metadata=describe(
         "Benchmarks to run after training (rows go to the Leaderboard)",
@@ -187,6 +191,8 @@ class TrainFields:
             self.evaluate = [b.strip() for b in self.evaluate.split(",") if b.strip()]
         if isinstance(self.eval_benchmarks, str):
             self.eval_benchmarks = [b.strip() for b in self.eval_benchmarks.split(",") if b.strip()]
+        if isinstance(self.report_to, str):
+            self.report_to = [name.strip() for name in self.report_to.split(",") if name.strip()]
         if isinstance(self.labels, str):  # "no interaction, interaction" as the UI's text box or a YAML string
             self.labels = [name.strip() for name in self.labels.split(",") if name.strip()] or None
         elif self.labels is not None:

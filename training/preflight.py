@@ -41,6 +41,12 @@ def check(config) -> Report:
     from models.run import base_folder
     from training import methods, tasks
 
+    from training import tracking
+
+    if tracking.problems(config.report_to):
+        from training.config import ConfigError
+
+        raise ConfigError("; ".join(tracking.problems(config.report_to)) + ".")
     method = methods.get(config.method.name)
     method.preflight(config.method)
     folder = base_folder(config.base_model)

@@ -365,7 +365,8 @@ def training_arguments(config: TrainConfig, run_dir: Path, device: str, precisio
         save_strategy="steps", save_steps=save_every, save_total_limit=int(config.keep_checkpoints),
         load_best_model_at_end=early, metric_for_best_model="eval_loss" if early else None,
         greater_is_better=False if early else None,
-        seed=int(config.seed), data_seed=int(config.seed), report_to="none", disable_tqdm=True,
+        seed=int(config.seed), data_seed=int(config.seed), disable_tqdm=True,
+        report_to=list(config.report_to) or "none", run_name=run_dir.name,  # the trackers of training.tracking
         remove_unused_columns=False, label_names=["labels"], prediction_loss_only=False,
         dataloader_num_workers=0, use_cpu=device == "cpu", ddp_find_unused_parameters=False,
         save_only_model=False,

@@ -24,7 +24,7 @@ DEFAULT_DATASET = "bundled:drug-qa"
 TRAINING_ROWS = (("epochs", "max_steps", "batch_size", "grad_accum", "learning_rate", "schedule"),
                  ("warmup_ratio", "max_length", "batching", "precision", "gradient_checkpointing", "limit"),
                  ("eval_split", "eval_dataset", "eval_every", "early_stopping_patience", "early_stopping_min_delta"),
-                 ("save_every", "keep_checkpoints", "seed"))
+                 ("save_every", "keep_checkpoints", "seed", "report_to"))
 TASK_OPTIONS = ("input_field", "labels", "assistant_only_loss", "objective", "text_field")
 SETTINGS_PER_ROW = 4
 EXPLICIT = ("base_model", "dataset", "targets", "eval_split", "eval_dataset", "evaluate")  # make_config's own cases
@@ -137,7 +137,7 @@ def _value(form: dict, name: str, info):
         return _number(form, name, info)
     if info.type is bool:
         return bool(form.get(name))
-    if info.choices is not None:
+    if info.choices is not None and typing.get_origin(info.type) is not list:
         return _text(form, name)
     if typing.get_origin(info.type) is list:
         return _names(form.get(name)) or (None if info.optional else [])

@@ -35,6 +35,8 @@ def _input(gr, info, value, *, radio: bool = False, **layout):
         return gr.Checkbox(**kwargs)
     if info.number:
         return gr.Number(precision=0 if info.whole else None, **kwargs)
+    if info.choices is not None and isinstance(info.default, list):  # several names: a multiselect
+        return gr.Dropdown(list(info.choices), multiselect=True, **kwargs)
     if info.choices is not None:
         return (gr.Radio if radio else gr.Dropdown)(list(info.choices), **kwargs)
     if info.placeholder:
