@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from ui import strings
+from ui import openai_compare, strings
 from ui.openai_view import (LocalPlan, TabError, _unless_store_fails, comparison_markdown, estimate_view, job_view,
                             jobs_rows, key_status, launch, launch_warning, ledger_view, local_form, local_plan,
                             model_choices, prepare_source, readable, refresh_jobs, train_locally, winddown_markdown)
@@ -132,6 +132,7 @@ def _launch_section(c: dict) -> None:
             return {c["local_view"]: f"{strings.ERROR_PREFIX}{readable(exc)}"}
 
     local_button.click(on_train_local, [c["checked_path"], c["checked_summary"]], [c["local_view"]])
+    openai_compare.build(c)
 
 
 def _jobs_section(c: dict) -> None:

@@ -45,7 +45,7 @@ VIEWER_SAFE = {
     ("leaderboard_tab", "compare_rows"), ("leaderboard_tab", "on_compare_clicked"), ("leaderboard_tab", "on_export"),
     ("leaderboard_tab", "on_filter"), ("leaderboard_tab", "on_refresh"), ("leaderboard_tab", "on_select"),
     ("openai_tab", "on_estimate"), ("openai_tab", "on_export"), ("openai_tab", "on_key"), ("openai_tab", "on_ledger"),
-    ("openai_tab", "on_tick"), ("openai_tab", "show_job"),
+    ("openai_tab", "on_tick"), ("openai_tab", "show_job"), ("openai_compare", "on_both_show"),
     ("studies_tab", "attach"), ("studies_tab", "on_check"), ("studies_tab", "on_kind"), ("studies_tab", "on_load"),
     ("studies_tab", "on_tick"), ("studies_tab", "<lambda>"),
     ("roles", "on_login"),

@@ -53,6 +53,19 @@ EVAL_JUDGE_WARNING = ("the QuestEval score is not evidence: {why}. Use a stronge
                       "metrics.")
 EVAL_JUDGE_SANE = ("QuestEval judge sanity: a reference judged against itself scores {self:.2f}, against an unrelated "
                    "reference {other:.2f} ({items} references).")
+EVAL_CUSTOM_INTRO = ("Turn a file into a benchmark: a plain JSONL or CSV of DDI pairs (drug1, drug2, smiles1, smiles2, "
+                     "label) works as it is. Pick the prompt template (or type one with {column} placeholders), map "
+                     "template fields to columns if the names differ, name the column that holds the right answer and "
+                     "the mode. **Check** shows the first three prompts as the model will see them; **Save** writes it "
+                     "as a benchmark YAML in the data folder and adds it to the Benchmarks list.")
+EVAL_CUSTOM_NO_DATA = "Upload a file or type a data set (bundled:…, shared:…, or a path the app may read)."
+EVAL_CUSTOM_NO_TEMPLATE = "The typed template is empty: write its user turn, with {column} placeholders."
+EVAL_CUSTOM_BAD_MODE = "Mode {mode!r} is not one of: {known}."
+EVAL_CUSTOM_BAD_FIELDS = ("Template fields: {part!r} is not field=column; write e.g. drug1=name_a, drug2=name_b "
+                          "(or leave it empty when the template's fields are the column names).")
+EVAL_CUSTOM_NO_NAME = "Give the benchmark a name to save it under (letters, digits, - _ .)."
+EVAL_CUSTOM_OK = "{name} is ready ({modes} mode)."
+EVAL_CUSTOM_SAVED = "Saved **{name}**: it is chosen in Benchmarks above; press Start evaluation to run it."
 EVAL_LEAKAGE_INTRO = ("For each chosen benchmark, its test items against the training set of each chosen run: model "
                       "(else the benchmark data set's own train split): test pairs also in train (same or swapped "
                       "order), shared drugs, and each test molecule's nearest-neighbour Tanimoto similarity to train. "
@@ -167,8 +180,16 @@ OPENAI_WINDDOWN_NONE = ("The price table in use has no wind-down dates (wind_dow
 OPENAI_LOCAL_INTRO = ("**Train locally instead** starts the run in the right-hand column: LoRA on `{model}` from the same file, "
                       "the same examples and epochs; it costs nothing and the model stays yours.")
 OPENAI_LOCAL_STARTED = ("🚀 Started **`{run_id}`**: watch it in the **Fine-tune** tab (pick it in the run list). When "
-                        "it is done, `run:{run_id}` is in the Chat and Evaluate lists; evaluate it and the OpenAI model "
-                        "on the same benchmark and compare the two rows in the **Leaderboard** tab's compare.")
+                        "it is done, `run:{run_id}` is in the Chat and Evaluate lists; **Compare them** (below) "
+                        "evaluates it and the OpenAI model on one benchmark and shows the paired test.")
+OPENAI_BOTH_INTRO = ("Both models on the same benchmark items in one evaluation job (OpenAI calls are priced in the "
+                     "ledger), then the paired test of the two leaderboard rows: McNemar's exact test for accuracy, a "
+                     "paired bootstrap for the other metrics, and in words whether the local model differs.")
+OPENAI_BOTH_PICK = "Pick the OpenAI fine-tuned model and the local run to compare."
+OPENAI_BOTH_NONE = "Press **Evaluate both** first."
+OPENAI_BOTH_STARTED = ("Started `{run_id}`: both models run on the benchmark (watch it in the Evaluate tab too); press "
+                       "**Show the paired compare** when it is done.")
+OPENAI_BOTH_NO_ROWS = "{run_id} finished without a leaderboard row for each model, so there is nothing to compare."
 OPENAI_LOCAL_NO_MEASUREMENT = "no measurement yet (no finished {method} run of {model} on this machine)"
 OPENAI_LOCAL_PLAN_FAILED = "Train locally: {error}"
 
