@@ -38,6 +38,28 @@ def method_settings() -> list[str]:
     return [name for name in field_info(config.MethodConfig) if name != "name"]
 
 
+def task_settings() -> dict[str, tuple[str, str]]:
+    """The task settings on the form (preference beta, GRPO rewards ...): input name `<section>_<field>` ->
+    (config section, field), for every settings section of the task registry (training.config.task_sections)."""
+    from config_loader import field_info
+    from training.config import task_sections
+
+    return {f"{section}_{name}": (section, name)
+            for section, cls in task_sections().items() for name in field_info(cls)}
+
+
+def _task_setting_info(section: str, name: str):
+    """A section field's metadata under its form name (elem_id ft-<section>-<field> unless the field names one)."""
+    import dataclasses
+
+    from config_loader import field_info
+    from training.config import task_sections
+
+    info = field_info(task_sections()[section])[name]
+    own_id = info.form_id if info.form_id != name.replace("_", "-") else f"{section}-{info.form_id}"
+    return dataclasses.replace(info, name=f"{section}_{name}", form_id=own_id)
+
+
 def form_fields() -> dict:
     """Every form input that is a config field, in the page's order, with its metadata (config_loader.FieldInfo).
     The method's name is the input `method`; its settings go by their own names. Read when called, so a method
@@ -54,9 +76,32 @@ def form_fields() -> dict:
     fields = {"base_model": train["base_model"], "dataset": train["dataset"], "task": train["task"],
               "method": method["name"]}
     fields.update((name, method[name]) for name in settings)
-    for name in [*(n for row in TRAINING_ROWS for n in row), *TASK_OPTIONS, "evaluate", "evaluate_limit"]:
+    for name in [*(n for row in TRAINING_ROWS for n in row), *TASK_OPTIONS]:
+        fields[name] = train[name]
+    fields.update((form_name, _task_setting_info(*where)) for form_name, where in task_settings().items())
+    for name in ("evaluate", "evaluate_limit"):
         fields[name] = train[name]
     return fields
+
+
+def structured(info) -> bool:
+    """A list of dataclasses (GRPO's rewards): typed on the form as YAML."""
+    import dataclasses
+    import typing
+
+    args = typing.get_args(info.type)
+    return typing.get_origin(info.type) is list and bool(args) and dataclasses.is_dataclass(args[0])
+
+
+def _yaml_text(value) -> str:
+    import dataclasses
+
+    import yaml
+
+    if not value:
+        return ""
+    plain = [{k: v for k, v in dataclasses.asdict(item).items() if v is not None} for item in value]
+    return yaml.safe_dump(plain, sort_keys=False, default_flow_style=None).strip()
 
 
 def form_defaults() -> dict:
@@ -65,6 +110,8 @@ def form_defaults() -> dict:
     out = {}
     for name, info in form_fields().items():
         out[name] = (0 if info.number else "") if info.default is None else info.default
+        if structured(info):  # a list of settings (GRPO's rewards): a YAML text box
+            out[name] = _yaml_text(info.default)
         if name == "dataset":
             out["dataset"], out["upload"] = DEFAULT_DATASET, None
     return out
@@ -139,9 +186,34 @@ def _value(form: dict, name: str, info):
         return bool(form.get(name))
     if info.choices is not None and typing.get_origin(info.type) is not list:
         return _text(form, name)
+    if structured(info):
+        return _yaml_value(form, name, info)
     if typing.get_origin(info.type) is list:
         return _names(form.get(name)) or (None if info.optional else [])
     return _text(form, name) or info.default
+
+
+def _yaml_value(form: dict, name: str, info) -> list:
+    """A YAML list typed in a text box (e.g. [{metric: smiles_validity, weight: 0.5}]), or InputProblem naming
+    the field; the config checks each entry's fields."""
+    import yaml
+
+    text = form.get(name)
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return []
+    if not isinstance(text, str):
+        return list(text)
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise InputProblem(strings.FT_BAD_YAML.format(label=info.label, name=name, where=where)) from None
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise InputProblem(strings.FT_BAD_YAML.format(label=info.label, name=name, where=""))
+    return value
 
 
 def _at_least(minimum) -> str:
@@ -232,6 +304,14 @@ def make_config(form: dict | None = None, **fields):
         targets = _text(form, "targets") or "all-linear"
         values["targets"] = targets if targets == "all-linear" else _names(targets)
     method = {"name": values.pop("method"), **{name: values.pop(name) for name in method_settings()}}
+    sections: dict[str, dict] = {}
+    for form_name, (section, name) in task_settings().items():
+        sections.setdefault(section, {})[name] = values.pop(form_name)
+    from training.tasks import TASKS
+
+    own = TASKS[values["task"]].section if values.get("task") in TASKS else None
+    if own:  # only the chosen task's section: the others would be defaults the config does not keep
+        values[own] = sections[own]
     eval_split = _text(form, "eval_split")
     spec = dict(
         values, dataset=dataset, base_model=base_model, method=method,

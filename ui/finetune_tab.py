@@ -19,7 +19,7 @@ from ui.finetune_form import (DEFAULT_DATASET, EXPLICIT, FIELDS, FORM_DEFAULTS, 
                               SETTINGS_PER_ROW, TASK_OPTIONS, TRAINABLE_SCHEMES, TRAINING_ROWS, Checked, Started,
                               base_model_choices, check_config, check_form, confined, count_examples, dataset_choices,
                               form_defaults, form_fields, make_config, method_settings, run_config, start_training,
-                              time_estimate, title_of, upload_dataset)
+                              structured, task_settings, time_estimate, title_of, upload_dataset)
 from ui.finetune_view import (EVAL_COLUMNS, FILE_COLUMNS, MAX_PLOT_POINTS, QUEUE_COLUMNS, TEXTS,  # noqa: F401
                               TrainView, cancel_run, export_markdown, exporting, latest_checkpoint_step, model_card,
                               queue_rows, resume_run, run_choices, run_files, run_view, start_export, wait_export)
@@ -82,6 +82,15 @@ def _settings(gr, w: dict, fields: dict, d: dict) -> None:
         with gr.Row():
             for name in TASK_OPTIONS:
                 w[name] = _input(gr, fields[name], d[name])
+    by_section: dict[str, list[str]] = {}
+    for name, (section, _) in task_settings().items():
+        by_section.setdefault(section, []).append(name)
+    for section, names in by_section.items():
+        with gr.Accordion(strings.FT_SECTION_TITLES.get(section, f"{section} settings"), open=False):
+            for start in range(0, len(names), SETTINGS_PER_ROW):
+                with gr.Row():
+                    for name in names[start:start + SETTINGS_PER_ROW]:
+                        w[name] = _input(gr, fields[name], d[name], **({"lines": 3} if structured(fields[name]) else {}))
 
 
 @dataclass

@@ -49,6 +49,10 @@ EVAL_RUN_STATUS = {
 EVAL_CANCELLED = "Cancelled {run_id}."
 EVAL_ALREADY_FINISHED = "{run_id} had already finished ({status}); nothing to cancel."
 EVAL_LOADING = "loading the model …"
+FT_SECTION_TITLES = {"preference": "Preference settings (dpo, kto, orpo)",
+                     "grpo": "GRPO settings (rewards, answers per prompt, sampling, KL)"}
+FT_BAD_YAML = ("{label} ({name}): not a YAML list{where}; write e.g. [{{metric: smiles_validity, weight: 0.5}}, "
+               "{{metric: format, weight: 0.2, pattern: '^C'}}].")
 EVAL_JUDGE_WARNING = ("the QuestEval score is not evidence: {why}. Use a stronger judge (the judge box) or other "
                       "metrics.")
 EVAL_JUDGE_SANE = ("QuestEval judge sanity: a reference judged against itself scores {self:.2f}, against an unrelated "

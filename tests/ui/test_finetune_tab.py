@@ -391,3 +391,30 @@ def test_resume_relaunches_from_the_newest_complete_checkpoint(isolated_runs, mo
     from training.recipe import latest_checkpoint
 
     assert latest_checkpoint(folder).name == "checkpoint-10"
+
+
+def test_task_settings_are_form_fields_and_only_the_chosen_tasks_section_reaches_the_config():
+    from ui import finetune_form as form
+
+    assert {"grpo_rewards", "grpo_num_generations", "grpo_beta", "preference_beta", "preference_loss_type"} \
+        <= set(form.FORM_DEFAULTS)
+    assert form.FORM_DEFAULTS["grpo_rewards"] == "" and form.FORM_DEFAULTS["preference_beta"] == 0.1
+    config = form.make_config(dataset="bundled:name-to-smiles", task="grpo", batch_size=4, grpo_num_generations=4,
+                              grpo_rewards="[{metric: smiles_validity, weight: 0.5}, "
+                                           "{metric: smiles_exact_match, reference: smiles}]",
+                              grpo_beta=0.04, preference_beta=0.3)
+    assert [(r.metric, r.weight, r.reference) for r in config.grpo.rewards] == \
+        [("smiles_validity", 0.5, None), ("smiles_exact_match", 1.0, "smiles")]
+    assert config.grpo.beta == 0.04 and config.grpo.num_generations == 4
+    assert "preference" not in config.to_dict() and "grpo" in config.to_dict()
+    dpo = form.make_config(dataset="bundled:name-to-smiles", task="dpo", preference_beta=0.3)
+    assert dpo.preference.beta == 0.3 and "grpo" not in dpo.to_dict()
+
+
+def test_a_bad_reward_is_a_sentence_naming_the_field():
+    from ui import finetune_form as form
+
+    with pytest.raises(ft.InputProblem, match=r"Rewards \(grpo_rewards\): not a YAML list \(line 1, column"):
+        form.make_config(dataset="bundled:name-to-smiles", task="grpo", grpo_rewards="[{metric: x")
+    with pytest.raises(ft.InputProblem, match="grpo.rewards\\[0\\].metric: unknown metric 'smiles_valdity'. Did you mean"):
+        form.make_config(dataset="bundled:name-to-smiles", task="grpo", grpo_rewards="[{metric: smiles_valdity}]")
