@@ -1,7 +1,17 @@
-"""python -m evaluation run | list | leaderboard | compare: the Evaluate and Leaderboard tabs without the UI.
+"""python -m evaluation run | check | list | leaderboard | compare: the Evaluate and Leaderboard tabs without the UI.
 
 `run` prints progress on stderr and a JSON summary of the metrics last on stdout. Exit code 1 when the
 evaluation failed (bad data, a model that broke; finished items are kept), 2 on a usage error.
+
+A benchmark from your own file, without YAML (evaluation.custom):
+  run --model M --dataset FILE_OR_REF --template KEY --reference COLUMN --mode choice|generate|both
+      [--split S] [--labels a,b] [--metrics m1,m2] [--field placeholder=column ...] [--save-benchmark NAME]
+  (--template-text TEXT [--system TEXT] instead of --template: the prompt itself, with {column} placeholders.)
+  Without --save-benchmark the benchmark is written into the run folder (benchmark.yaml) and config.yaml names it;
+  with it, it is saved under NAME (settings.data_dir()/benchmarks), `list` shows it and `--benchmark NAME` runs it.
+  A benchmark that cannot be made from the flags (a column the template needs, an empty file ...) exits 2 with one
+  sentence, before any model loads. `check` takes the same flags (or --benchmark NAME) and prints the first three
+  rendered prompts and the item and label counts without running a model.
 """
 from __future__ import annotations
 
@@ -90,19 +100,28 @@ def run(config, run_dir: Path, quiet: bool = False) -> tuple[int, dict]:
     return 0, summary
 
 
-def unfinished_run_of(config) -> Path | None:
+def unfinished_run_of(config, benchmark_text: str | None = None) -> Path | None:
     """The newest evaluation run of exactly this configuration that failed, was cancelled or died, so that
-    rerunning an interrupted command continues it instead of starting from zero."""
+    rerunning an interrupted command continues it instead of starting from zero. `benchmark_text`: the run's own
+    benchmark (a one-off from --dataset): a run matches when its benchmark.yaml holds that text and its config
+    names that file."""
     import jobs
     import yaml
 
-    wanted = config.to_dict()
+    from evaluation.custom import ONE_OFF_FILE
+
     for run in jobs.list_runs("evaluation"):
         run = jobs.poll(run.id) if run.status not in jobs.TERMINAL else run  # a killed one is settled as failed
         if run is None or run.status not in ("failed", "cancelled") or not run.directory:
             continue
+        wanted = config.to_dict()
         try:
             found = yaml.safe_load((Path(run.directory) / "config.yaml").read_text(encoding="utf-8"))
+            if benchmark_text is not None:
+                own = Path(run.directory) / ONE_OFF_FILE
+                if own.read_text(encoding="utf-8") != benchmark_text:
+                    continue
+                wanted["benchmarks"] = [str(own)]
         except (OSError, yaml.YAMLError):
             continue
         if found == wanted:
@@ -110,20 +129,75 @@ def unfinished_run_of(config) -> Path | None:
     return None
 
 
+class _Usage(Exception):
+    """A command line that cannot run as typed (exit 2)."""
+
+
+CUSTOM_FLAGS = ("template", "template_text", "system", "reference", "mode", "labels", "metrics", "field", "split",
+                "save_benchmark")
+
+
+def _custom_benchmark(args):
+    """The benchmark the --dataset flags describe (evaluation.custom.build), or None without --dataset."""
+    from evaluation import custom
+
+    given = [f"--{flag.replace('_', '-')}" for flag in CUSTOM_FLAGS if getattr(args, flag, None) not in (None, [])]
+    if not args.dataset:
+        if given:
+            verb = "goes" if len(given) == 1 else "go"
+            raise _Usage(f"{', '.join(given)} only {verb} with --dataset FILE, a benchmark made from your own file "
+                         "(a named benchmark is --benchmark NAME alone)")
+        return None
+    if args.benchmark:
+        raise _Usage("give --dataset (a benchmark made from your file) or --benchmark (a named one), not both")
+    if getattr(args, "config", None):
+        raise _Usage("--config names the whole evaluation; give it alone, without --dataset")
+    if not args.template and not args.template_text:
+        raise _Usage("--dataset needs --template KEY (a prompts/ key such as ddi.binary) or --template-text TEXT "
+                     "(the prompt itself, with {column} placeholders)")
+    if args.template and args.template_text:
+        raise _Usage("give --template KEY or --template-text TEXT, not both")
+    if args.system and not args.template_text:
+        raise _Usage("--system goes with --template-text (a prompts/ key brings its own system message)")
+    if not args.reference:
+        raise _Usage("--dataset needs --reference COLUMN: the column holding the right answer (e.g. label)")
+    fields = {}
+    for entry in args.field or []:
+        placeholder, sep, column = entry.partition("=")
+        if not sep or not placeholder.strip() or not column.strip():
+            raise _Usage(f"--field {entry!r}: write placeholder=column, e.g. --field drug1=name_a")
+        fields[placeholder.strip()] = column.strip()
+    template = args.template or {"user": args.template_text, **({"system": args.system} if args.system else {})}
+    return custom.build(args.dataset, template=template, reference=args.reference, mode=args.mode or "generate",
+                        fields=fields, labels=args.labels, metrics=args.metrics, split=args.split)
+
+
 def _cmd_run(args) -> int:
+    from evaluation import custom
+    from evaluation.benchmark import BenchmarkError
     from evaluation.config import ConfigError, EvalConfig
 
+    one_off = None  # the YAML of a --dataset benchmark that is not saved: it goes into the run folder
     try:
+        if not args.config and not args.model and not args.predictions:
+            raise ConfigError("give --model REF (or --predictions FILE), or --config FILE")
+        bench = _custom_benchmark(args)
         if args.config:
             config = EvalConfig.from_yaml(args.config)
         else:
-            if not args.model and not args.predictions:
-                raise ConfigError("give --model REF (or --predictions FILE), or --config FILE")
+            names = args.benchmark or []
+            if bench is not None and args.save_benchmark:
+                path = custom.save(bench, args.save_benchmark, overwrite=args.overwrite)
+                print(f"[saved] benchmark {args.save_benchmark}: {path}", file=sys.stderr, flush=True)
+                names = [args.save_benchmark]
+            elif bench is not None:
+                one_off = custom.to_yaml(bench)
+                names = [custom.ONE_OFF_FILE]  # the run folder's file, named once the folder is known
             config = EvalConfig(models=args.model or [f"file:{Path(args.predictions).name}"],
-                                benchmarks=args.benchmark or [], limit=args.limit, batch_size=args.batch_size,
+                                benchmarks=names, limit=args.limit, batch_size=args.batch_size,
                                 variants=args.variant, judge=args.judge, predictions=args.predictions,
                                 leaderboard=not args.no_leaderboard)
-    except (ConfigError, TypeError) as exc:
+    except (ConfigError, TypeError, BenchmarkError, _Usage) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.run_dir or args.out:
@@ -131,7 +205,7 @@ def _cmd_run(args) -> int:
     else:
         from jobs import new_run_dir
 
-        run_dir = unfinished_run_of(config)
+        run_dir = unfinished_run_of(config, one_off)
         if run_dir is not None:
             print(f"[resume] {run_dir.name} ran this same configuration and did not finish: continuing it "
                   "(its finished items are kept)", file=sys.stderr, flush=True)
@@ -139,6 +213,8 @@ def _cmd_run(args) -> int:
             run_dir = new_run_dir("eval")
     if not args.config:
         (run_dir).mkdir(parents=True, exist_ok=True)
+        if one_off is not None:
+            config.benchmarks = [str(custom.write_one_off(bench, run_dir))]
         (run_dir / "config.yaml").write_text(config.to_yaml(), encoding="utf-8")
     code, summary = run(config, run_dir, quiet=args.quiet)
     if code:
@@ -148,18 +224,61 @@ def _cmd_run(args) -> int:
     return code
 
 
+def _cmd_check(args) -> int:
+    """The first rendered prompts and the item and label counts of a benchmark, without running a model."""
+    from evaluation import benchmark as benchmarks, custom
+
+    try:
+        bench = _custom_benchmark(args)
+        if bench is None:
+            if not args.benchmark or len(args.benchmark) != 1:
+                raise _Usage("check one benchmark: --benchmark NAME, or --dataset FILE --template KEY --reference "
+                             "COLUMN [--mode ...]")
+            bench = benchmarks.load(args.benchmark[0])
+            why = bench.availability()
+            if why:
+                raise benchmarks.BenchmarkError(why)
+        found = custom.check(bench, n=args.n)
+    except (benchmarks.BenchmarkError, _Usage) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(found, indent=2, ensure_ascii=False, default=str))
+        return 0
+    print(f"{found['name']}: {found['items']} items from {found['dataset']}"
+          + (f" ({found['split']})" if found["dataset"].startswith(("bundled:", "shared:")) else "")
+          + f"; mode {', '.join(found['modes'])}; parser {found['parser']}; reference {found['reference']}")
+    if found.get("labels"):
+        print("labels: " + ", ".join(f"{label} {count}" for label, count in found["labels"].items()))
+    if found.get("numbers"):
+        n = found["numbers"]
+        print(f"references: numbers from {n['min']:g} to {n['max']:g} (mean {n['mean']:g})")
+    if found.get("placeholders"):
+        print("placeholders: " + ", ".join(f"{{{p}}} <- {c}" for p, c in found["placeholders"].items()))
+    print("metrics: " + ", ".join(found["metrics"]))
+    for warning in found["warnings"]:
+        print(f"warning: {warning}")
+    for i, messages in enumerate(found["prompts"], 1):
+        print(f"\n--- prompt {i} ---")
+        for m in messages:
+            print(f"[{m['role']}]\n{m['content']}")
+    return 0
+
+
 def _cmd_list(args) -> int:
     from evaluation import benchmark as benchmarks
     from evaluation.metrics import all_metrics
 
-    print("Benchmarks (evaluation/benchmarks/):")
+    print(f"Benchmarks (evaluation/benchmarks/; [saved]: yours, in {benchmarks.user_folder()}):")
+    saved = set(benchmarks.saved_names())
     for name in benchmarks.names():
+        mark = "[saved] " if name in saved else ""
         try:
             bench = benchmarks.load(name)
             why = bench.availability()
-            print(f"  {name:24} {bench.description}" + (f"  [unavailable: {why}]" if why else ""))
+            print(f"  {name:24} {mark}{bench.description}" + (f"  [unavailable: {why}]" if why else ""))
         except benchmarks.BenchmarkError as exc:
-            print(f"  {name:24} [broken] {exc}")
+            print(f"  {name:24} {mark}[broken] {exc}")
     print("\nMetrics (↑ higher is better, ↓ lower is better):")
     for name, m in sorted(all_metrics().items()):
         outs = ", ".join(f"{o} {'↑' if up else '↓'}" for o, up in m.outputs.items())
@@ -195,6 +314,21 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _custom_flags(p) -> None:
+    g = p.add_argument_group("a benchmark from your own file (instead of --benchmark)")
+    g.add_argument("--dataset", metavar="FILE_OR_REF", help="a JSONL/CSV/Parquet file or folder, bundled:NAME, shared:NAME")
+    g.add_argument("--template", metavar="KEY", help="a prompts/ key, e.g. ddi.binary (its labels come with it)")
+    g.add_argument("--template-text", metavar="TEXT", help="the user prompt itself, with {column} placeholders")
+    g.add_argument("--system", metavar="TEXT", help="with --template-text: a system message")
+    g.add_argument("--reference", metavar="COLUMN", help="the column holding the right answer, e.g. label")
+    g.add_argument("--mode", choices=("generate", "choice", "both"), help="generate (default), choice or both")
+    g.add_argument("--split", help="the split of a bundled/shared set or a Hugging Face folder")
+    g.add_argument("--labels", metavar="A,B", help="the classes, comma-separated (choice mode needs them)")
+    g.add_argument("--metrics", metavar="M1,M2", help="metrics, comma-separated (default: by mode and answers)")
+    g.add_argument("--field", action="append", metavar="PLACEHOLDER=COLUMN",
+                   help="fill {placeholder} from another column (repeatable)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,8 +345,17 @@ def main(argv=None) -> int:
     p.add_argument("--config", help="a config.yaml written by the app")
     p.add_argument("--no-leaderboard", action="store_true", help="do not add the results to the leaderboard")
     p.add_argument("--quiet", action="store_true")
+    _custom_flags(p)
+    p.add_argument("--save-benchmark", metavar="NAME", help="also save the --dataset benchmark under NAME")
+    p.add_argument("--overwrite", action="store_true", help="with --save-benchmark: replace a saved one of that name")
     p.set_defaults(fn=_cmd_run)
-    p = sub.add_parser("list", help="benchmarks and metrics")
+    p = sub.add_parser("check", help="a benchmark's first rendered prompts and item/label counts, without a model")
+    p.add_argument("--benchmark", action="append", help="a named benchmark (or YAML path) instead of --dataset")
+    _custom_flags(p)
+    p.add_argument("-n", type=int, default=3, help="rendered prompts to print (default 3)")
+    p.add_argument("--json", action="store_true", help="print the check as JSON")
+    p.set_defaults(fn=_cmd_check)
+    p = sub.add_parser("list", help="benchmarks (shipped and saved) and metrics")
     p.set_defaults(fn=_cmd_list)
     p = sub.add_parser("leaderboard", help="print or export the leaderboard")
     p.add_argument("--benchmark")

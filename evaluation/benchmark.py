@@ -7,6 +7,16 @@ the file and the field, before any model is loaded.
 Modes: `generate` (the model writes an answer, the parser reads it) and `choice` (each label is scored by its
 log-probability as the answer; the prediction is the likeliest label, with a probability per label). `mode:
 choice`, or `modes: [generate, choice]` for both: each mode is its own result, never mixed.
+
+Items come from chat records (data.catalog.load: each record's meta fills the prompt's placeholders), or, when
+the file has `fields:`, from the file's raw rows (any table data.sources reads: a plain JSONL/CSV of drug pairs):
+each row's columns are the item's meta, `fields` maps a placeholder to the column that fills it (`{}`: the
+placeholders are column names) and `reference` names the column holding the answer. The prompt is `prompt:` (a
+prompts/<file>.yaml key) or `template:` (the prompt itself, {system: ..., user: ...}), or neither (the records'
+own prompts).
+
+Benchmarks live in evaluation/benchmarks/ (shipped) and in settings.data_dir()/benchmarks (saved by users, see
+evaluation.custom); a shipped name always wins.
 """
 from __future__ import annotations
 
@@ -15,6 +25,8 @@ import difflib
 import hashlib
 import json
 import random
+import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +36,10 @@ from errors import UserError
 
 FOLDER = Path(__file__).parent / "benchmarks"
 FIELDS = ("name", "description", "dataset", "split", "prompt", "reference", "parser", "labels", "metrics",
-          "generation", "few_shot", "variants", "inputs", "group_by", "task_type", "mode", "modes")
+          "generation", "few_shot", "variants", "inputs", "group_by", "task_type", "mode", "modes", "fields",
+          "template")
+TEMPLATE_KEYS = ("system", "user")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # a saved benchmark's name (its file name)
 FEW_SHOT_RULES = ("first", "random", "balanced")
 MODES = ("generate", "choice")
 # Metric inputs a mode gives itself (no record field maps to them): choice mode's label probabilities.
@@ -87,6 +102,10 @@ class Benchmark:
     task_type: str = ""
     path: Path | None = None
     modes: list[str] = field(default_factory=lambda: ["generate"])
+    # placeholder -> column: items come from the file's raw rows ({}: placeholders are column names); None:
+    # items are chat records (every shipped benchmark)
+    fields: dict | None = None
+    template: dict | None = None  # an inline prompt {system, user}, instead of a prompts/ key
 
     # -- what the runner needs ---------------------------------------------------------------------------------
     def for_mode(self, mode: str) -> "Benchmark":
@@ -122,6 +141,9 @@ class Benchmark:
         """Same hash = same prompts, data, parsing, metrics and settings: results are comparable."""
         spec = dataclasses.asdict(self)
         spec.pop("path")
+        for key in ("fields", "template"):  # absent before raw rows and inline templates: earlier hashes hold
+            if spec[key] is None:
+                spec.pop(key)
         if spec["modes"] == ["generate"]:
             spec.pop("modes")  # as before modes existed: earlier generate results keep their hash
         spec["prompt_texts"] = {v: _prompt_template(self, self.variant(v)) for v in self.variant_names()}
@@ -143,6 +165,8 @@ class Benchmark:
 
     def items(self, variant: str = "default", limit: int | None = None) -> list[Item]:
         """The benchmark's items with prompts rendered for one variant (few-shot examples included)."""
+        if self.fields is not None:
+            return self._row_items(variant, limit)
         from data import catalog
         from data.records import DataError
 
@@ -202,6 +226,197 @@ class Benchmark:
                                                                  else self._reference(record, "few-shot"))})
         return messages
 
+    # -- items from a file's raw rows (fields:) ---------------------------------------------------------------------
+    def rows(self, split: str | None = None) -> tuple[Path, list[tuple[str, dict]]]:
+        """The data file and its rows as (location, columns): a records row's meta merged into its columns, its
+        messages read as `question` (the last user turn) and `answer` (the final assistant turn). A row that
+        cannot be read (bad JSON, not UTF-8, a short CSV line) raises BenchmarkError with the file and line."""
+        from data import catalog
+        from data.records import DataError
+        from data.sources import iter_rows
+
+        split = split or self.split
+        try:
+            path = catalog.file_for(self.dataset, split)
+            rows = []
+            for where, row, issues in iter_rows(path, split):
+                errors = [issue for issue in issues if issue.severity == "error"]
+                if errors:
+                    raise BenchmarkError(f"{self.name}: {path} {errors[0]}"
+                                         + (f" (and {len(errors) - 1} more problem(s) on that row)"
+                                            if len(errors) > 1 else ""))
+                if row is not None:  # (a blank line that only carried a warning, such as a BOM)
+                    rows.append((where, _columns(row)))
+        except DataError as exc:
+            raise BenchmarkError(f"{self.name}: the dataset {self.dataset} ({split}) cannot be read: {exc}") from None
+        return path, rows
+
+    def placeholders(self, variant: str = "default") -> dict[str, str]:
+        """The prompt's placeholders, each with the column that fills it (fields mode)."""
+        template = _prompt_template(self, self.variant(variant)) or {}
+        return {name: (self.fields or {}).get(name, name) for name in _placeholders(template, self.path or self.name)}
+
+    def _row_items(self, variant: str, limit: int | None) -> list[Item]:
+        template = _prompt_template(self, self.variant(variant))
+        if template is None:
+            raise BenchmarkError(f"{self.path or self.name}: items from a file's columns (fields:) need a prompt "
+                                 "that names them: give template: {user: ...} or prompt: <a prompts/ key>")
+        path, rows = self._checked_rows(self.split, template)
+        if limit is not None:
+            rows = rows[:limit]
+        shots = self._row_shots(template)
+        items = []
+        for i, (where, columns) in enumerate(rows):
+            at = f"{path} {where}"
+            row_key = _row_key(columns)
+            own = [s for s in shots if s[0] != row_key][: self.few_shot.k]  # never the item itself
+            messages = [m for _, shot in own for m in shot]
+            items.append(Item(
+                index=i, id=str(columns.get("id", i)),
+                messages=self._fill_row(template, columns, at, messages),
+                reference=self._row_reference(columns, at),
+                meta=columns,
+                inputs={key: columns.get(src) for key, src in self.inputs.items()},
+            ))
+        return items
+
+    def _checked_rows(self, split: str, template: dict) -> tuple[Path, list[tuple[str, dict]]]:
+        """Rows whose columns fill the template and hold a reference; else the sentence naming file and column."""
+        path, rows = self.rows(split)
+        if not rows:
+            raise BenchmarkError(f"{self.name}: {path} has no rows")
+        seen: dict[str, None] = {}
+        for _, columns in rows:
+            seen.update(dict.fromkeys(columns))
+        listed = ", ".join(seen) or "none"
+        needed = {name: (self.fields or {}).get(name, name) for name in _placeholders(template, self.path or self.name)}
+        if "user" not in template:
+            needed.setdefault("question", "question")
+        for name, column in needed.items():
+            if column not in seen:
+                mapped = "" if column == name else f" (fields: maps it to the column {column!r})"
+                raise BenchmarkError(f"{self.name}: the template needs {{{name}}}{mapped}, but {path} has no column "
+                                     f"{column!r} (columns: {listed})")
+        if self.reference not in seen:
+            raise BenchmarkError(f"{self.name}: the reference column {self.reference!r} is not in {path} "
+                                 f"(columns: {listed})")
+        for where, columns in rows:
+            for name, column in needed.items():
+                if columns.get(column) is None:
+                    raise BenchmarkError(f"{self.name}: {path} {where}: the column {column!r} is missing or empty, "
+                                         f"and the template needs it for {{{name}}}")
+        return path, rows
+
+    def _fill_row(self, template: dict, columns: dict, where: str, shots: list[dict]) -> list[dict]:
+        values = {**columns, **{name: columns.get(column) for name, column in (self.fields or {}).items()
+                                if column in columns}}
+        try:
+            messages = [{"role": "system", "content": template["system"].format_map(values)}] \
+                if template.get("system") else []
+            user = template["user"].format_map(values) if "user" in template else str(columns["question"])
+        except KeyError as exc:  # a row of a JSONL file without the column
+            raise BenchmarkError(f"{self.name}: {where}: the template needs {{{exc.args[0]}}}, but this row has no "
+                                 f"column {(self.fields or {}).get(exc.args[0], exc.args[0])!r}")
+        return messages + shots + [{"role": "user", "content": user}]
+
+    def _row_reference(self, columns: dict, where: str):
+        value = columns.get(self.reference)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise BenchmarkError(f"{self.name}: {where}: no reference (the column {self.reference!r} is missing or "
+                                 "empty)")
+        from evaluation import parsers
+
+        kind = parsers.get(self.parser).kind
+        if self.labels and (kind == "label" or "choice" in self.modes):
+            canonical = {label.strip().lower(): label for label in self.labels}
+            found = canonical.get(str(value).strip().lower())
+            if found is None:
+                raise BenchmarkError(f"{self.name}: {where}: the reference {value!r} (column {self.reference!r}) is "
+                                     f"not one of the labels ({', '.join(self.labels)})")
+            return found
+        if kind == "number":
+            number = as_number(value)
+            if number is None:
+                raise BenchmarkError(f"{self.name}: {where}: the reference {value!r} (column {self.reference!r}) is "
+                                     f"not a number, and the {self.parser} parser's metrics compare numbers")
+            return number
+        return value
+
+    def _row_shots(self, template: dict) -> list[tuple[str, list[dict]]]:
+        """k + 1 examples from the few-shot split as (row key, [user turn, assistant answer])."""
+        if self.few_shot.k <= 0:
+            return []
+        path, pool = self._checked_rows(self.few_shot.split, template)
+        rule = FewShot(self.few_shot.k + 1, self.few_shot.split, self.few_shot.select, self.few_shot.seed)
+        chosen = _select_examples(pool, rule, lambda row: str(self._row_reference(row[1], f"{path} {row[0]}")))
+        shots = []
+        for where, columns in chosen:
+            at = f"{path} {where} (a few-shot example)"
+            turns = [m for m in self._fill_row(template, columns, at, []) if m["role"] != "system"]
+            shots.append((_row_key(columns), turns + [{"role": "assistant",
+                                                       "content": str(self._row_reference(columns, at))}]))
+        return shots
+
+
+def _columns(row: dict) -> dict:
+    """A raw row's columns; a records row ({messages, meta}) gives its meta and its question and answer."""
+    columns = {k: v for k, v in row.items() if k != "meta"}
+    meta = row.get("meta")
+    if isinstance(meta, dict):
+        columns.update(meta)
+    elif meta is not None:
+        columns["meta"] = meta
+    messages = columns.get("messages")
+    if isinstance(messages, list) and all(isinstance(m, dict) for m in messages):
+        columns.pop("messages")
+        users = [m.get("content") for m in messages if m.get("role") == "user"]
+        if users:
+            columns.setdefault("question", users[-1])
+        if messages and messages[-1].get("role") == "assistant":
+            columns.setdefault("answer", messages[-1].get("content"))
+    return columns
+
+
+def _row_key(columns: dict) -> str:
+    return json.dumps(columns, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def as_number(value) -> float | None:
+    """A reference as a number (a CSV cell "1.5" too), or None when it is none (text, a bool, NaN)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else number  # NaN is no reference
+
+
+def _placeholders(template: dict, where) -> list[str]:
+    """The placeholder names of a template's texts, in order; a malformed one is named."""
+    names: list[str] = []
+    for part in TEMPLATE_KEYS:
+        text = template.get(part)
+        if not text:
+            continue
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            raise BenchmarkError(f"{where}, template.{part}: {exc} (placeholders are {{column}}; write {{{{ and }}}} "
+                                 "for a literal brace)") from None
+        for _, name, _, _ in parsed:
+            if name is None:
+                continue
+            if not name.strip():
+                raise BenchmarkError(f"{where}, template.{part}: an empty {{}} placeholder; name a column, e.g. "
+                                     "{drug1} (write {{ and }} for a literal brace)")
+            if "." in name or "[" in name:
+                raise BenchmarkError(f"{where}, template.{part}: {{{name}}} is not a column name (a placeholder is a "
+                                     "column, or a name that fields: maps to one)")
+            if name not in names:
+                names.append(name)
+    return names
+
 
 def _select_examples(pool, few_shot: FewShot, label_of) -> list:
     if few_shot.select == "first":
@@ -223,6 +438,8 @@ def _select_examples(pool, few_shot: FewShot, label_of) -> list:
 
 
 def _prompt_template(bench: Benchmark, variant: Variant) -> dict | None:
+    if not variant.prompt and bench.template is not None:
+        return {k: bench.template[k] for k in TEMPLATE_KEYS if k in bench.template}
     key = variant.prompt or bench.prompt
     if not key:
         return None
@@ -258,15 +475,42 @@ def _render(template: dict | None, record, where: str, shots: list[dict]) -> lis
 
 
 # -- loading and checking --------------------------------------------------------------------------------------
-def names() -> list[str]:
+def user_folder() -> Path:
+    """Where benchmarks saved by users live: settings.data_dir()/benchmarks (read at call time)."""
+    import settings
+
+    return settings.data_dir() / "benchmarks"
+
+
+def bundled_names() -> list[str]:
     return sorted(p.stem for p in FOLDER.glob("*.yaml"))
 
 
+def saved_names() -> list[str]:
+    """Benchmarks saved by users (a name a shipped benchmark has is not listed: the shipped one wins)."""
+    bundled = set(bundled_names())
+    folder = user_folder()
+    found = folder.glob("*.yaml") if folder.is_dir() else []
+    return sorted(p.stem for p in found if p.stem not in bundled and NAME_PATTERN.fullmatch(p.stem))
+
+
+def is_saved(name: str) -> bool:
+    return name in saved_names()
+
+
+def names() -> list[str]:
+    """Every benchmark by name: shipped and saved."""
+    return sorted({*bundled_names(), *saved_names()})
+
+
 def load(name_or_path: str | Path) -> Benchmark:
-    """A benchmark by name (evaluation/benchmarks/<name>.yaml) or by the path of a YAML file."""
+    """A benchmark by name (evaluation/benchmarks/<name>.yaml, else one saved in user_folder()) or by the path of a
+    YAML file."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = FOLDER / f"{name_or_path}.yaml"
+        if not path.is_file() and NAME_PATTERN.fullmatch(str(name_or_path)):
+            path = user_folder() / f"{name_or_path}.yaml"
         if not path.is_file():
             close = difflib.get_close_matches(str(name_or_path), names(), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -349,6 +593,11 @@ def from_dict(spec, path: Path | str = "<benchmark>") -> Benchmark:
     duplicates = sorted({n for n in names_seen if names_seen.count(n) > 1})
     if duplicates:
         raise BenchmarkError(f"{where}, variants: the name {duplicates[0]!r} is used twice; each variant needs its own")
+    if "prompt" in spec and "template" in spec:
+        raise BenchmarkError(f"{where}: give prompt: (a prompts/<file>.yaml key, e.g. ddi.binary) or template: (the "
+                             "prompt itself, {system: ..., user: ...}), not both")
+    template = _template_field(spec, where)
+    fields = _fields_field(spec, where)
     labels = spec.get("labels") or []
     if not isinstance(labels, list) or not all(isinstance(l, str) and l.strip() for l in labels):
         raise BenchmarkError(f"{where}, labels: expected a list of class names, e.g. [interaction, no interaction]")
@@ -358,6 +607,7 @@ def from_dict(spec, path: Path | str = "<benchmark>") -> Benchmark:
         parser=parser_name, labels=list(labels),
         generation=dict(spec.get("generation") or {}), few_shot=few_shot, variants=variants, inputs=dict(inputs),
         group_by=spec.get("group_by"), task_type=spec.get("task_type", ""), path=Path(where), modes=modes,
+        fields=fields, template=template,
     )
     if (parser.kind == "label" or "choice" in modes) and not bench.labels:
         bench.labels = _labels_from_prompt(bench)
@@ -382,8 +632,95 @@ def from_dict(spec, path: Path | str = "<benchmark>") -> Benchmark:
     except (ValueError, InputError) as exc:
         raise BenchmarkError(f"{where}, generation: {exc}")
     for v in bench.variants or [Variant("default")]:
-        _prompt_template(bench, v)  # raises if a prompt key is unknown
+        chosen = _prompt_template(bench, v)  # raises if a prompt key is unknown
+        if fields is not None and chosen is None:
+            raise BenchmarkError(f"{where}, fields: items made from a file's columns need a prompt that names them; "
+                                 "give template: {user: ...} or prompt: <a prompts/ key such as ddi.binary>")
+        if fields is not None:
+            _placeholders(chosen, where)  # a malformed placeholder is named before any data is read
     return bench
+
+
+def _template_field(spec: dict, where: str) -> dict | None:
+    """template: {system: ..., user: ...} (or a string: the user text), the prompt as the user typed it."""
+    if "template" not in spec:
+        return None
+    raw = spec["template"]
+    if isinstance(raw, str):
+        raw = {"user": raw}
+    if not isinstance(raw, dict) or not raw:
+        raise BenchmarkError(f"{where}, template: expected the prompt itself, {{system: ..., user: ...}}, e.g. "
+                             "{user: 'Do {drug1} and {drug2} interact?'}")
+    for key, value in raw.items():
+        if key not in TEMPLATE_KEYS:
+            raise BenchmarkError(f"{where}, template: unknown part {key!r} (a template has {' and '.join(TEMPLATE_KEYS)})")
+        if not isinstance(value, str) or not value.strip():
+            raise BenchmarkError(f"{where}, template.{key}: expected the text of the {key} message, got {value!r}")
+    if "user" not in raw:
+        raise BenchmarkError(f"{where}, template: the user text is missing (template: {{user: ...}}, with "
+                             "{column} placeholders)")
+    _placeholders(raw, where)
+    return {key: raw[key] for key in TEMPLATE_KEYS if key in raw}
+
+
+def _fields_field(spec: dict, where: str) -> dict | None:
+    """fields: {placeholder: column}; present (even empty) = items from the file's raw rows."""
+    if "fields" not in spec:
+        return None
+    raw = spec["fields"] or {}
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip()
+                                            for k, v in raw.items()):
+        raise BenchmarkError(f"{where}, fields: expected a mapping of template placeholder to column, e.g. "
+                             "fields: {drug1: name_a, drug2: name_b} ({} when the placeholders are column names)")
+    return dict(raw)
+
+
+def to_spec(bench: Benchmark) -> dict:
+    """The benchmark as the mapping from_dict reads back into an equal benchmark (same config_hash)."""
+    spec: dict = {"name": bench.name}
+    if bench.description:
+        spec["description"] = bench.description
+    if bench.task_type:
+        spec["task_type"] = bench.task_type
+    spec["dataset"] = bench.dataset
+    spec["split"] = bench.split
+    if bench.template is not None:
+        spec["template"] = dict(bench.template)
+    elif bench.prompt:
+        spec["prompt"] = bench.prompt
+    if bench.fields is not None:
+        spec["fields"] = dict(bench.fields)
+    spec["reference"] = bench.reference
+    if len(bench.modes) == 1:
+        spec["mode"] = bench.modes[0]
+    else:
+        spec["modes"] = list(bench.modes)
+    spec["parser"] = bench.parser
+    if bench.labels:
+        spec["labels"] = list(bench.labels)
+    spec["metrics"] = [_metric_entry(ms) for ms in bench.metrics]
+    if bench.generation:
+        spec["generation"] = dict(bench.generation)
+    if bench.few_shot != FewShot():
+        spec["few_shot"] = dataclasses.asdict(bench.few_shot)
+    if bench.variants:
+        spec["variants"] = [{k: v for k, v in dataclasses.asdict(var).items() if v} for var in bench.variants]
+    if bench.inputs:
+        spec["inputs"] = dict(bench.inputs)
+    if bench.group_by:
+        spec["group_by"] = bench.group_by
+    return spec
+
+
+def _metric_entry(ms: MetricSpec):
+    if ms.parser is None and not ms.where and not ms.options:
+        return ms.name
+    entry = {"name": ms.name, **ms.options}
+    if ms.parser is not None:
+        entry["parser"] = ms.parser
+    if ms.where:
+        entry["where"] = dict(ms.where)
+    return entry
 
 
 def _modes(spec: dict, where: str) -> list[str]:

@@ -15,3 +15,14 @@ def load(name: str):
         known = ", ".join(sorted(p.stem for p in HERE.glob("*.yaml")))
         raise FileNotFoundError(f"No prompt file prompts/{name}.yaml; known: {known}")
     return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def templates() -> list[str]:
+    """Every chat template as "file.key" (entries with a user turn), for pickers: ddi.binary, datasets.freesolv …"""
+    found = []
+    for path in sorted(HERE.glob("*.yaml")):
+        entries = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if isinstance(entries, dict):
+            found += [f"{path.stem}.{key}" for key, value in entries.items()
+                      if isinstance(value, dict) and isinstance(value.get("user"), str)]
+    return found

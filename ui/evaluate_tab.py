@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from evaluation.progress import EvalProgress
-from ui import job_tab, strings
+from ui import evaluate_custom, job_tab, strings
 from ui.job_tab import InputProblem, config_path, readable
 
 KIND = "evaluation"  # jobs kind; the CLI registers its own runs under the same kind
@@ -373,6 +373,7 @@ def build(demo=None) -> None:
         start = gr.Button("Start evaluation", variant="primary", elem_id="eval-start")
         cancel = gr.Button("Cancel", variant="stop", elem_id="eval-cancel")
     message = gr.Markdown(elem_id="eval-message")
+    evaluate_custom.build(benches, benchmark_choices)
     status = progress = results = None  # laid out below the picker
 
     def show(view: RunView, fresh: bool = False, unchanged: bool = False) -> dict:
