@@ -122,11 +122,46 @@ def choose_all(model_ref: str, bench: Benchmark, variant: str, items: list[Item]
     _run_batches(model_ref, bench, variant, items, path, opts, emit, done, rows, where=f"{variant}, choice mode")
 
 
+def heads_all(model_ref: str, bench: Benchmark, variant: str, items: list[Item], path: Path, config_hash: str,
+              opts: Options, emit: Emit, done: dict) -> None:
+    """Head mode (evaluation.head): a classification or regression run's head predicts the items not yet in `done`,
+    each batch appended to `path` (as generate_all does, so a stopped run resumes). A classifier's rows are choice
+    mode's: output = the likeliest label, probabilities = the head's softmax in the benchmark's label order; a
+    regression head's output is its number, written so the number parser reads it back exactly."""
+    from evaluation import head as heads
+    from models.head import load_head
+
+    spec = heads.spec_of(model_ref)
+    if spec.task == "classification":
+        heads.check_references(items, bench)
+    texts = {it.index: heads.input_text(it, spec.input_field, bench) for it in items}  # errors before any load
+
+    def rows(model, batch: list[Item]) -> list[dict]:
+        inputs = [texts[it.index] for it in batch]
+        predicted, tokens = model.predict(inputs), model.token_counts(inputs)
+        out = []
+        for it, text, prediction, count in zip(batch, inputs, predicted, tokens):
+            if spec.task == "classification":
+                probs = heads.in_bench_order(prediction, bench)
+                row = _prediction_row(it, variant, config_hash, max(probs, key=probs.get))
+                row.update(probabilities=probs, normalised_probabilities=dict(probs))
+            else:
+                row = _prediction_row(it, variant, config_hash, heads.number_text(prediction))
+                row["value"] = float(prediction)
+            row.update(input=text, prompt_tokens=count, completion_tokens=0)
+            out.append(row)
+        return out
+
+    _run_batches(model_ref, bench, variant, items, path, opts, emit, done, rows, where=f"{variant}, head mode",
+                 load=lambda: load_head(model_ref.strip().partition(":")[2]))
+
+
 def _run_batches(model_ref: str, bench: Benchmark, variant: str, items: list[Item], path: Path, opts: Options,
-                 emit: Emit, done: dict, rows, *, where: str) -> None:
-    """The loop both modes share: the items not yet in `done`, similar lengths batched together (little compute goes
+                 emit: Emit, done: dict, rows, *, where: str, load: Callable[[], object] | None = None) -> None:
+    """The loop every mode shares: the items not yet in `done`, similar lengths batched together (little compute goes
     to padding; the final file is in item order), each batch's rows appended to `path` as it finishes, progress
-    emitted; a model failure keeps the finished items and says how to resume."""
+    emitted; a model failure keeps the finished items and says how to resume. `load` gives the model (default:
+    the chat model the reference resolves to)."""
     from models.errors import ModelError
     from models.openai_chat import usage_source
     from models.registry import resolve
@@ -135,7 +170,7 @@ def _run_batches(model_ref: str, bench: Benchmark, variant: str, items: list[Ite
     if not todo:
         return
     todo.sort(key=lambda it: sum(len(m["content"]) for m in it.messages))
-    model = resolve(model_ref, api_key=opts.api_key)
+    model = load() if load is not None else resolve(model_ref, api_key=opts.api_key)
     start, finished = time.perf_counter(), len(items) - len(todo)
     emit("progress", variant=variant, done=finished, total=len(items), items_per_s=None, eta_s=None)
     with open(path, "a", encoding="utf-8") as fh:
@@ -308,11 +343,18 @@ def group_scores(bench: Benchmark, items: list[Item], outputs: list[str], opts: 
 def evaluate(model_ref: str, bench: Benchmark, out_dir: Path, opts: Options, emit: Emit = _noop) -> list[VariantResult]:
     """Run (or resume) every chosen variant and score it. Raises EvaluationFailed, BenchmarkError, ModelError."""
     from data.io import atomic_write
+    from models.run import head_task
 
+    task = None if opts.predictions_file else head_task(model_ref)
+    if task and bench.modes != ["head"]:  # a classification or regression run is scored from its head: one result
+        from evaluation.head import benchmark_for
+
+        bench = benchmark_for(model_ref, bench)
     if len(bench.modes) > 1:  # each mode is its own evaluation (own folder, hash and rows): never mixed
         modes = ["generate"] if opts.predictions_file else bench.modes  # a file of answers has no probabilities
         return [r for mode in modes for r in evaluate(model_ref, bench.for_mode(mode), out_dir / mode, opts, emit)]
     choice = bench.modes == ["choice"]
+    head = bench.modes == ["head"]
     if choice and opts.predictions_file:
         raise BenchmarkError(f"{bench.name} is scored in choice mode, from the model's probability of each label; "
                              "a predictions file holds written answers only: score it with mode: generate")
@@ -338,11 +380,13 @@ def evaluate(model_ref: str, bench: Benchmark, out_dir: Path, opts: Options, emi
             done.update(read_predictions_file(opts.predictions_file, items, variant, resume_hash, every))
         elif choice:
             choose_all(model_ref, bench, variant, items, path, resume_hash, opts, emit, done)
+        elif head:
+            heads_all(model_ref, bench, variant, items, path, resume_hash, opts, emit, done)
         else:
             generate_all(model_ref, bench, variant, items, path, resume_hash, opts, emit, done)
         rows = [done[(variant, it.index)] for it in items]
         outputs = [r["output"] for r in rows]
-        if choice:  # the probability metrics' extra inputs (score() hands item.inputs to metrics)
+        if choice or (head and task == "classification"):  # the probability metrics' inputs (score() reads them)
             for it, row in zip(items, rows):
                 it.inputs["probabilities"] = row["probabilities"]
                 it.inputs["normalised_probabilities"] = row["normalised_probabilities"]

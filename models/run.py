@@ -24,6 +24,19 @@ def run_dir(run_id: str) -> Path:
     return folder
 
 
+def head_task(ref: str) -> str | None:
+    """classification or regression when `ref` is a run that trained a head (evaluation scores it in head mode);
+    None for every other reference, a text-writing run, and a run that does not exist (loading it says why)."""
+    scheme, _, rest = (ref or "").strip().partition(":")
+    if scheme != "run":
+        return None
+    try:
+        task = run_config(rest).get("task", "sft")
+    except (ModelError, OSError, yaml.YAMLError):
+        return None
+    return task if task in HEAD_TASKS else None
+
+
 def run_config(run_id: str) -> dict:
     return yaml.safe_load((run_dir(run_id) / "config.yaml").read_text(encoding="utf-8")) or {}
 
@@ -103,7 +116,8 @@ def load(rest: str):
     task = config.get("task", "sft")
     if task in HEAD_TASKS:
         raise ModelError(f"{ref} trained a {task} head, which predicts a {'class' if task == 'classification' else 'number'}"
-                         " rather than text, so it cannot chat or generate.")
+                         f" rather than text, so it cannot chat or generate; evaluate it on a {task} benchmark "
+                         "instead (its head scores the items).")
     kind, folder = weights(rest)
     base = folder if kind == "model" else base_folder(config.get("base_model", "builtin:smollm2-135m-instruct"))
     if task == "pretrain" and is_masked_lm(config, base):
