@@ -20,8 +20,9 @@ def local_model_refs() -> list[str]:
     ]
 
 
-def run_model_refs(limit: int = 50) -> list[str]:
-    """run:<id> for each training run, newest first, that saved weights and trained a text-generating task."""
+def run_model_refs(limit: int = 50, *, heads: bool = False) -> list[str]:
+    """run:<id> for each training run, newest first, that saved weights and trained a text-generating task (with
+    `heads`, classification and regression heads too: they are evaluated, not chatted with)."""
     import yaml
 
     root = settings.runs_dir()
@@ -38,20 +39,21 @@ def run_model_refs(limit: int = 50) -> list[str]:
             task = (yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) or {}).get("task", "sft")
         except (OSError, yaml.YAMLError):
             continue
-        if task not in HEAD_TASKS:  # a head predicts a class or a number; it does not chat
+        if heads or task not in HEAD_TASKS:  # a head predicts a class or a number; it does not chat
             refs.append(f"run:{folder.name}")
         if len(refs) >= limit:
             break
     return refs
 
 
-def available_models(openai_key: str | None = None, *, server_key: bool = True) -> list[str]:
+def available_models(openai_key: str | None = None, *, server_key: bool = True, heads: bool = False) -> list[str]:
     """Every model this machine can use; OpenAI models when a key is there (the typed `openai_key`, or the
-    server's OPENAI_API_KEY when `server_key`: a public app's viewers do not get the owner's key)."""
+    server's OPENAI_API_KEY when `server_key`: a public app's viewers do not get the owner's key); with `heads`,
+    the classification and regression runs too (for evaluation)."""
     from models.builtin import BUILTIN_MODELS
     from models.openai_chat import OPENAI_CHAT_MODELS, key_available
 
-    refs = [f"builtin:{name}" for name in BUILTIN_MODELS] + local_model_refs() + run_model_refs()
+    refs = [f"builtin:{name}" for name in BUILTIN_MODELS] + local_model_refs() + run_model_refs(heads=heads)
     if key_available(openai_key) if server_key else bool((openai_key or "").strip()):
         refs += [f"openai:{m}" for m in OPENAI_CHAT_MODELS] + fine_tuned_refs()
     return refs

@@ -72,7 +72,7 @@ def variant_choices(benchmark_names: list[str] | None) -> list[str]:
 def model_choices() -> list[str]:
     from models.catalog import available_models
 
-    return available_models()
+    return available_models(heads=True)  # head runs score label and number benchmarks (head mode)
 
 
 # -- starting ---------------------------------------------------------------------------------------------------

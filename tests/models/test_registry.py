@@ -100,6 +100,11 @@ def test_finished_text_runs_are_offered_as_run_references(isolated_runs):
     make("training-20261121-130000-dddd", "pretrain", True)
     assert run_model_refs() == ["run:training-20261121-130000-dddd", "run:training-20261121-100000-aaaa"]
     assert "run:training-20261121-100000-aaaa" in available_models()
+    # evaluation lists the classification head too (head mode); chat does not
+    assert run_model_refs(heads=True) == ["run:training-20261121-130000-dddd", "run:training-20261121-120000-cccc",
+                                          "run:training-20261121-100000-aaaa"]
+    assert "run:training-20261121-120000-cccc" in available_models(heads=True)
+    assert "run:training-20261121-120000-cccc" not in available_models()
 
 
 def test_a_run_reference_without_weights_says_why(isolated_runs):
