@@ -81,3 +81,39 @@ def test_a_running_job_survives_a_reload_and_is_cancelled(start_app, page, tmp_p
     wait_for_text(page, "#eval-status", "cancelled", 30)
     assert f"Cancelled {run_id}." in page.locator("#eval-message").inner_text()
     assert "Traceback" not in page.content()
+
+
+def test_a_raw_file_of_ddi_pairs_becomes_a_benchmark_and_runs_in_choice_mode(start_app, page, builtin_folder,
+                                                                             tmp_path, monkeypatch):
+    import json
+
+    from data import catalog
+
+    monkeypatch.setenv("PHARMATUNE_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("PHARMATUNE_DATA", str(tmp_path / "data"))
+    pairs = tmp_path / "my_pairs.jsonl"  # a plain file of pairs: no chat columns, as a lab exports it
+    rows = [{k: r.meta[k] for k in ("drug1", "drug2", "smiles1", "smiles2", "label")}
+            for r in catalog.load("bundled:ddi-binary", "test")[:8]]
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    app = start_app("--no-preload")
+    page.goto(app.url)
+    page.get_by_role("tab", name="Evaluate").click()
+    page.get_by_text("Your own benchmark: a file of items").click()
+    page.locator("#eval-custom-file input[type=file]").set_input_files(str(pairs))
+    page.locator("#eval-custom-name input, #eval-custom-name textarea").first.fill("my-pairs")
+    page.locator("#eval-custom-check").click()
+    checked = wait_for_text(page, "#eval-custom-result", "Prompt 3", 60, fail_on="Error")
+    assert "8 items" in checked and rows[0]["drug1"] in checked and rows[2]["drug2"] in checked
+    assert "Prompt 4" not in checked
+    page.locator("#eval-custom-save").click()
+    wait_for_text(page, "#eval-custom-result", "Saved my-pairs", 60, fail_on="Error")
+    assert (tmp_path / "data" / "benchmarks" / "my-pairs.yaml").is_file()
+    assert "my-pairs" in page.locator("#eval-benchmarks").inner_text()  # chosen in Benchmarks at once
+    page.locator("#eval-limit input").fill("4")
+    page.locator("#eval-start").click()
+    wait_for_text(page, "#eval-message", "Started evaluation-", 30)
+    wait_for_text(page, "#eval-status", "done", 300, fail_on="failed")
+    results = wait_for_text(page, "#eval-results", "auroc", 10)
+    assert "my-pairs" in results and "builtin:smollm2-135m-instruct" in results
+    assert "unparseable ↓ 0.000" in results  # choice mode: every item gets a label
+    assert "Traceback" not in page.content()
