@@ -205,3 +205,15 @@ def test_check_of_bad_input_is_one_sentence(tmp_path, capsys):
     assert capsys.readouterr().err.strip().endswith("empty.csv has no rows")
     assert main(["check"]) == 2
     assert "check one benchmark: --benchmark NAME, or --dataset FILE" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_raw_pairs_file_runs_in_choice_mode_on_the_builtin_model(pairs, isolated_runs, builtin_folder):
+    done = cli("run", "--model", "builtin:smollm2-135m-instruct", "--dataset", pairs, "--template", "ddi.binary",
+               "--reference", "label", "--mode", "choice", "--limit", "4", "--quiet", timeout=300)
+    assert done.returncode == 0, done.stderr
+    (result,) = last_json(done.stdout)["results"]
+    assert result["model"] == "builtin:smollm2-135m-instruct" and result["mode"] == "choice" and result["items"] == 4
+    assert result["metrics"]["unparseable"] == 0 and 0 <= result["metrics"]["auroc"] <= 1
+    low, high = result["intervals"]["accuracy"]["low"], result["intervals"]["accuracy"]["high"]
+    assert low <= result["metrics"]["accuracy"] <= high
