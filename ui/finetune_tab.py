@@ -159,6 +159,15 @@ class Runs:
                                   height=260)
             self.grad = gr.LinePlot(x="step", y="grad norm", label="Gradient norm", elem_id="ft-grad-plot",
                                     height=260)
+        with gr.Row():  # shown when the run logs them: GRPO rewards and KL, preference margins, held-out scores
+            self.reward = gr.LinePlot(x="step", y="reward", color="series", label="Reward (mean and std, per component)",
+                                      elem_id="ft-reward-plot", height=260, visible=False)
+            self.kl = gr.LinePlot(x="step", y="KL", label="KL to the reference model", elem_id="ft-kl-plot",
+                                  height=260, visible=False)
+            self.preference = gr.LinePlot(x="step", y="value", color="series", label="Chosen vs rejected",
+                                          elem_id="ft-margin-plot", height=260, visible=False)
+            self.heldout = gr.LinePlot(x="step", y="score", color="series", label="Held-out benchmark during training",
+                                       elem_id="ft-heldout-plot", height=260, visible=False)
         with gr.Row():
             self.cancel = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
             self.resume = gr.Button("Resume", elem_id="ft-resume")
@@ -182,8 +191,8 @@ class Runs:
 
     @property
     def shown(self) -> list:
-        return [self.status, self.figures, self.loss, self.lr, self.grad, self.action, self.reference,
-                self.evaluation_note, self.evaluation, self.queue]
+        return [self.status, self.figures, self.loss, self.lr, self.grad, self.reward, self.kl, self.preference,
+                self.heldout, self.action, self.reference, self.evaluation_note, self.evaluation, self.queue]
 
     def show(self, view: TrainView, fresh: bool = False, unchanged: bool = False) -> dict:
         if unchanged:
@@ -192,14 +201,30 @@ class Runs:
                self.loss: view.loss_frame(), self.lr: view.lr_frame(), self.grad: view.grad_frame(),
                self.reference: view.reference_markdown, self.evaluation_note: view.evaluation_markdown,
                self.evaluation: _table(view.evaluation_rows, EVAL_COLUMNS)}
+        out.update(self._extra_plots(view))
         if fresh:
             out[self.action] = export_markdown(view.run_id)
         return out
 
+    def _extra_plots(self, view: TrainView) -> dict:
+        import gradio as gr
+
+        plots = view.plots
+        held = view.heldout_frame()
+        return {self.reward: gr.update(value=view.reward_frame(), visible="reward" in plots),
+                self.kl: gr.update(value=view.kl_frame(), visible="kl" in plots),
+                self.preference: gr.update(value=view.preference_frame(),
+                                           visible="margin" in plots or "accuracy" in plots),
+                self.heldout: gr.update(value=held, visible=held is not None and not held.empty)}
+
     def clear(self, text: str, keep: bool = False) -> dict:
         if keep:
             return {self.status: text}
-        return {self.status: text, self.figures: "", self.loss: None, self.lr: None, self.grad: None,
+        import gradio as gr
+
+        hidden = {plot: gr.update(value=None, visible=False)
+                  for plot in (self.reward, self.kl, self.preference, self.heldout)}
+        return {**hidden, self.status: text, self.figures: "", self.loss: None, self.lr: None, self.grad: None,
                 self.reference: "", self.evaluation_note: "", self.evaluation: _table([], EVAL_COLUMNS),
                 self.action: ""}
 

@@ -124,6 +124,31 @@ class TrainView(TrainProgress):
         return _frame(_thin([{"step": s, "grad norm": e.get("grad_norm")} for s, e in sorted(self.train.items())
                              if e.get("grad_norm") is not None]), ["step", "grad norm"])
 
+    # -- preference and GRPO runs (and any run scoring a benchmark during training) ------------------------------
+    def reward_frame(self):
+        """GRPO: the total reward's mean and std and each component's, per step."""
+        rows = [{"step": s, "reward": v, "series": "total mean"} for s, v in self.series("reward_mean")]
+        rows += [{"step": s, "reward": v, "series": "total std"} for s, v in self.series("reward_std")]
+        for name, stats in self.reward_components().items():
+            for stat, points in stats.items():
+                rows += [{"step": s, "reward": v, "series": f"{name} {stat}"} for s, v in points]
+        return _frame(rows, ["step", "reward", "series"])
+
+    def kl_frame(self):
+        return _frame(_thin([{"step": s, "KL": v} for s, v in self.series("kl")]), ["step", "KL"])
+
+    def preference_frame(self):
+        """DPO / KTO / ORPO: the chosen-over-rejected reward margin and the share of pairs ranked right."""
+        rows = [{"step": s, "value": v, "series": "margin (chosen − rejected)"} for s, v in self.series("margin")]
+        rows += [{"step": s, "value": v, "series": "accuracy"} for s, v in self.series("accuracy")]
+        return _frame(rows, ["step", "value", "series"])
+
+    def heldout_frame(self):
+        """The benchmark items scored every eval_every steps: the held-out curve beside a rising reward."""
+        rows = [{"step": s, "score": v, "series": key} for key, points in self.benchmark_series().items()
+                for s, v in points]
+        return _frame(rows, ["step", "score", "series"])
+
     @property
     def evaluation_rows(self) -> list[list]:
         rows = []

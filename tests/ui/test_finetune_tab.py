@@ -418,3 +418,29 @@ def test_a_bad_reward_is_a_sentence_naming_the_field():
         form.make_config(dataset="bundled:name-to-smiles", task="grpo", grpo_rewards="[{metric: x")
     with pytest.raises(ft.InputProblem, match="grpo.rewards\\[0\\].metric: unknown metric 'smiles_valdity'. Did you mean"):
         form.make_config(dataset="bundled:name-to-smiles", task="grpo", grpo_rewards="[{metric: smiles_valdity}]")
+
+
+def test_grpo_and_preference_runs_get_their_plots():
+    from ui.finetune_view import TrainView
+
+    view = TrainView("r")
+    for step in (1, 2):
+        view.apply({"event": "train", "step": step, "loss": 0.1, "lr": 1e-4, "reward_mean": 0.2 * step,
+                    "reward_std": 0.1, "kl": 0.01 * step,
+                    "rewards": {"smiles_validity": {"mean": 0.5, "std": 0.2}, "format": {"mean": 1.0, "std": 0.0}}})
+    view.apply({"event": "eval_benchmark", "step": 2, "benchmark": "name-to-smiles", "metrics": {"validity": 0.4}})
+    assert view.plots == ["reward", "kl"]
+    reward = view.reward_frame()
+    assert set(reward["series"]) == {"total mean", "total std", "smiles_validity mean", "smiles_validity std",
+                                     "format mean", "format std"}
+    assert reward[reward["series"] == "total mean"]["reward"].tolist() == [0.2, 0.4]
+    assert view.kl_frame()["KL"].tolist() == [0.01, 0.02]
+    assert view.heldout_frame().to_dict("records") == [{"step": 2, "score": 0.4, "series": "name-to-smiles/validity"}]
+    assert view.preference_frame() is None
+
+    dpo = TrainView("d")
+    dpo.apply({"event": "train", "step": 1, "loss": 0.69, "margin": 0.0, "accuracy": 0.5, "chosen_reward": 0.0})
+    dpo.apply({"event": "train", "step": 2, "loss": 0.5, "margin": 0.3, "accuracy": 0.75, "chosen_reward": 0.2})
+    assert dpo.plots == ["margin", "accuracy"] and dpo.reward_frame() is None
+    frame = dpo.preference_frame()
+    assert frame[frame["series"] == "accuracy"]["value"].tolist() == [0.5, 0.75]
