@@ -139,6 +139,28 @@ def predictions_view(row_id) -> tuple[str, object]:
     return heading, frame
 
 
+def pairs_from_row(row_id) -> str:
+    """DPO pairs from the row's mistakes (training.pairs: the reference chosen, the model's wrong answer rejected),
+    written into the data folder; returns what was written and how to train on it."""
+    import settings
+    from training import pairs
+
+    if row_id in (None, ""):
+        raise InputProblem(strings.BOARD_CLICK_FIRST)
+    row = _row(row_id)
+    out = settings.data_dir() / "pairs" / f"row-{row.id}-{_slug(row.model)}-{row.benchmark}-mistakes.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        made = pairs.build(f"row:{row.id}", out)
+    except pairs.PairsError as exc:
+        raise InputProblem(str(exc)) from None
+    return strings.BOARD_PAIRS_WRITTEN.format(summary=made.summary(), path=out.resolve())
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(text))[:60]
+
+
 def comparison(id_a, id_b) -> tuple[str, object, object]:
     """A heading that says in words what the paired tests find (or why there are none), each metric of A and B
     with the delta (B − A), the better one, the delta's interval and p-value, and per task type scores when the
@@ -209,6 +231,10 @@ def _details_layout(c: dict, first) -> None:
         c["predictions"] = gr.Dataframe(headers=["id", "prompt", "output", "parsed", "reference", "score"],
                                         label="Predictions (worst first)", interactive=False, wrap=True,
                                         max_height=600, elem_id="board-predictions")
+        with gr.Row():
+            c["pairs_button"] = gr.Button("Preference pairs from this row's mistakes (for DPO)",
+                                          elem_id="board-pairs")
+        c["pairs_message"] = gr.Markdown(elem_id="board-pairs-message")
     with gr.Accordion("Compare two rows", open=True):
         choices = row_choices(first)
         with gr.Row():
@@ -296,6 +322,14 @@ def _predictions_events(c: dict) -> None:
         return {c["clicked"]: row_id, c["predictions_heading"]: heading, c["predictions"]: items}
 
     c["table"].select(on_select, c["table"], [c["clicked"], c["predictions_heading"], c["predictions"]])
+
+    def on_pairs(row_id):
+        try:
+            return {c["pairs_message"]: pairs_from_row(row_id)}
+        except Exception as exc:  # noqa: BLE001 - the page shows a sentence, never a stack trace
+            return {c["pairs_message"]: f"{strings.ERROR_PREFIX}{readable(exc)}"}
+
+    c["pairs_button"].click(on_pairs, c["clicked"], [c["pairs_message"]], concurrency_limit=2)
 
 
 def _compare_events(c: dict) -> None:

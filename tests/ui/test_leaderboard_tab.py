@@ -132,3 +132,21 @@ def test_compare_says_in_words_what_the_paired_tests_find(board):
     heading, per_metric, _ = lb.comparison(a, ids_of(ddi, "file:answers.jsonl")[0])
     assert "did not score the same items" in heading and "no paired test" in heading
     assert "p-value" not in per_metric.columns
+
+
+def test_pairs_from_a_rows_mistakes_are_its_wrong_items(board):
+    from data import catalog
+
+    frame = lb.load_table("ddi-binary")
+    row_id = ids_of(frame, "dummy:interaction")[0]
+    message = lb.pairs_from_row(row_id)
+    assert message.startswith("Wrote 14 pair(s) from 14 wrong of 28 item(s)")
+    (path,) = (board / "pairs").glob(f"row-{row_id}-*-mistakes.jsonl")
+    pairs = catalog.load_preferences(str(path))
+    assert len(pairs) == 14 and str(path) in message
+    assert {p.chosen[-1]["content"] for p in pairs} == {"no interaction"}
+    assert {p.rejected[-1]["content"] for p in pairs} == {"interaction"}
+    with pytest.raises(lb.InputProblem, match="There is no leaderboard row 999"):
+        lb.pairs_from_row(999)
+    with pytest.raises(lb.InputProblem, match="Click a row"):
+        lb.pairs_from_row(None)
