@@ -51,6 +51,8 @@ EVAL_ALREADY_FINISHED = "{run_id} had already finished ({status}); nothing to ca
 EVAL_LOADING = "loading the model …"
 BOARD_PAIRS_WRITTEN = ("Wrote {summary} to `{path}`. Train on it: Fine-tune tab, task **dpo**, that file as the data "
                        "set (its prompts are the benchmark's own); then evaluate the run on the same benchmark.")
+STUDY_ARMS_EXAMPLE = ("task comparison, one arm per line, e.g.:\n- {task: sft}\n- {task: dpo, dataset: pairs.jsonl, "
+                      "preference: {beta: 0.1}}\n- {task: grpo, grpo: {rewards: [{metric: smiles_validity}]}}")
 FT_SECTION_TITLES = {"preference": "Preference settings (dpo, kto, orpo)",
                      "grpo": "GRPO settings (rewards, answers per prompt, sampling, KL)"}
 FT_BAD_YAML = ("{label} ({name}): not a YAML list{where}; write e.g. [{{metric: smiles_validity, weight: 0.5}}, "

@@ -30,7 +30,7 @@ BASE = ("base_model", "dataset", "upload", "eval_dataset", "eval_split", "task",
 SEARCH = ("space", "protocol", "sampler", "pruner", "trials", "trial_steps", "top_k", "min_resource",
           "reduction_factor", "patience", "early_fraction", "verify_all", "objective", "direction", "storage")
 STUDY = ("metric", "ranks", "alpha_k", "intrinsic", "intrinsic_examples", "benchmark", "benchmark_limit", "methods",
-         "selections", "sizes", "epsilon", "pool", "select_rule", "select_k")
+         "selections", "sizes", "epsilon", "pool", "select_rule", "select_k", "arms")
 # Where the Studies page words a base field or starts a field differently from its config: a study's runs are
 # short (a budget of max_steps each, never "0 = use epochs"), and the search space starts with an example.
 PAGE = {
@@ -91,6 +91,8 @@ def form_defaults() -> dict:
             default = 0 if info.number else ""
         elif name in WHOLE_LISTS:
             default = ", ".join(str(v) for v in default)
+        elif name == "arms":  # a list of mappings, typed as YAML
+            default = ""
         out[name] = default
         if name == "dataset":
             out["dataset"], out["upload"] = finetune_form.DEFAULT_DATASET, None
@@ -245,10 +247,22 @@ def make_config(form: dict | None = None, **fields):
             pool=confined(_text(form, "pool"), f"{infos['pool'].short} (pool)") or None,
             select_rule=_or_default(form, "select_rule", infos),
             select_k=number("select_k"),  # 0 or empty: not set (all positive)
+            arms=_arms(form, infos["arms"]),
         )
         return StudyConfig.from_dict(spec, "study config")
     except ConfigError as exc:
         raise InputProblem(str(exc)) from None
+
+
+def _arms(form: dict, info) -> list:
+    """The task comparison's arms (YAML), each arm's data set confined like the base one."""
+    from ui.finetune_form import confined
+
+    arms = finetune_form._yaml_value(form, "arms", info)
+    for i, arm in enumerate(arms):
+        if isinstance(arm, dict) and arm.get("dataset"):
+            arm["dataset"] = confined(str(arm["dataset"]), f"{info.short} (arms[{i}].dataset)")
+    return arms
 
 
 def job_kind(config) -> str:

@@ -115,6 +115,8 @@ def _study_fields(w: dict, fields: dict, d: dict):
                                           label=fields["selections"].label, elem_id="st-selections")
         with gr.Row():
             _row(gr, w, fields, d, ("sizes", "epsilon", "pool", "select_rule", "select_k"))
+        w["arms"] = gr.Textbox(value=d["arms"], lines=4, label=fields["arms"].label, elem_id="st-arms",
+                               placeholder=strings.STUDY_ARMS_EXAMPLE)
     return study_box
 
 

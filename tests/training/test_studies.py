@@ -179,3 +179,54 @@ def test_data_selection_study_prefers_clean_examples(regression_train, runs, tmp
     assert sum(bad) / 4 < sum(good) / 12
     assert [r["method"] for r in summary["rows"]] == ["lora"]
     assert [e for e, f in events if e == "selection"] == ["selection"]
+
+
+def _pairs_and_prompts(tmp_path) -> tuple[str, str]:
+    pairs = [{"prompt": [{"role": "user", "content": f"Does aspirin interact with warfarin? (case {i})"}],
+              "chosen": [{"role": "assistant", "content": "interaction"}],
+              "rejected": [{"role": "assistant", "content": "no interaction"}]} for i in range(8)]
+    prompts = [{"messages": [{"role": "user", "content": f"Does aspirin interact with warfarin? (case {i})"},
+                             {"role": "assistant", "content": "interaction"}]} for i in range(8)]
+    return (str(write_jsonl(tmp_path / "pairs.jsonl", pairs)), str(write_jsonl(tmp_path / "prompts.jsonl", prompts)))
+
+
+def test_task_comparison_trains_sft_dpo_and_grpo_with_one_budget_and_scores_each(chat_train, runs, tmp_path):
+    pairs, prompts = _pairs_and_prompts(tmp_path)
+    base = {**chat_train, "max_steps": 2, "eval_dataset": None, "eval_split": None}
+    summary, events, run_dir = run_study({
+        "study": "task-comparison", "train": base, "benchmark": "ddi-binary", "benchmark_limit": 3,
+        "metric": "accuracy",
+        "arms": [{"task": "sft"}, {"task": "dpo", "dataset": pairs, "preference": {"beta": 0.2}},
+                 {"name": "grpo-format", "task": "grpo", "dataset": prompts,
+                  "grpo": {"rewards": [{"metric": "format", "pattern": "^(interaction|no interaction)$"}],
+                           "num_generations": 4, "max_completion_length": 4}}]}, runs)
+    rows = summary["rows"]
+    assert [(r["arm"], r["task"], r["state"]) for r in rows] == \
+        [("sft", "sft", "complete"), ("dpo", "dpo", "complete"), ("grpo-format", "grpo", "complete")]
+    assert all(r["steps"] == 2 and r["accuracy"] is not None for r in rows)
+    configs = [yaml.safe_load((runs / r["run_id"] / "config.yaml").read_text()) for r in rows]
+    assert [c["task"] for c in configs] == ["sft", "dpo", "grpo"]
+    assert configs[1]["preference"]["beta"] == 0.2 and "grpo" not in configs[1]
+    assert {c["base_model"] for c in configs} == {chat_train["base_model"]}
+    from evaluation import leaderboard
+
+    assert {row.model for row in leaderboard.rows("ddi-binary")} == {f"run:{r['run_id']}" for r in rows}
+    report = (run_dir / "report.md").read_text()
+    assert "| grpo-format | grpo |" in report and "**Best:" in report
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"arms": [{"task": "sft"}]}, "at least two arms"),
+    ({"arms": [{"task": "sft"}, {"task": "dpo"}], "benchmark": None}, "name the benchmark that scores it"),
+    ({"arms": [{"task": "sft"}, {"task": "dpo"}], "metric": "eval_loss"}, "not comparable across tasks"),
+    ({"arms": [{"task": "sft"}, {"task": "sft", "base_model": "hf:x"}]}, r"arms\[1\] \(sft\): base_model is the same"),
+    ({"arms": [{"task": "sft"}, {"task": "sft"}]}, "the name 'sft' is used twice"),
+    ({"arms": [{"task": "sft"}, {"task": "grpo", "grpo": {"rewards": [{"metric": "smiles_valdity"}]}}]},
+     r"arms\[1\] \(grpo\): .*Did you mean 'smiles_validity'"),
+])
+def test_bad_task_comparisons_are_refused_before_anything_starts(chat_train, fields, message):
+    from training.config import ConfigError
+
+    spec = {"study": "task-comparison", "train": chat_train, "benchmark": "ddi-binary", "metric": "accuracy", **fields}
+    with pytest.raises(ConfigError, match=message):
+        study_of(spec).check()

@@ -324,3 +324,19 @@ def test_a_lora_rank_study_started_from_the_tab_writes_its_report(isolated_runs,
     report = view.report_markdown()
     assert "LoRA-rank study" in report and "Intrinsic dimension per layer" in report
     assert [c for _, c in st.plot_images(view)[1]]  # intrinsic_dimension.png reaches the gallery
+
+
+def test_a_task_comparison_is_typed_as_yaml_arms_with_confined_data_sets(tmp_path):
+    from ui import studies_form as form
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("", encoding="utf-8")
+    values = {**form.FORM_DEFAULTS, "kind": "task-comparison", "benchmark": "ddi-binary", "metric": "accuracy",
+              "arms": f"- {{task: sft}}\n- {{task: dpo, dataset: {pairs}, preference: {{beta: 0.2}}}}"}
+    config = form.make_config(values)
+    assert config.study == "task-comparison"
+    assert config.arms == [{"task": "sft"}, {"task": "dpo", "dataset": str(pairs.resolve()), "preference": {"beta": 0.2}}]
+    with pytest.raises(form.InputProblem, match=r"arms\[1\]\.dataset"):
+        form.make_config({**values, "arms": "- {task: sft}\n- {task: dpo, dataset: /etc/passwd}"})
+    with pytest.raises(form.InputProblem, match="not a YAML list"):
+        form.make_config({**values, "arms": "- {task: sft"})

@@ -117,6 +117,10 @@ class StudyConfig:
         "Shapley resamples", "TS-DShapley: subsampled training sets"))
     shapley_permutations: int = field(default=50, metadata=describe(
         "Shapley permutations", "TS-DShapley: Monte-Carlo permutations per resample"))
+    # task-comparison: one arm per training task (sft, dpo, grpo …), the base config with a few fields changed
+    arms: list = field(default_factory=list, metadata=describe(
+        "Arms (task comparison)", "each {name, task, dataset, preference: {...} or grpo: {...}}: the base training "
+        "config with these fields changed", short="Arms"))
     # data-efficiency (the efficient fine-tuning study)
     sizes: list = field(default_factory=lambda: [50, 100, 200, 400, 800], metadata=describe(
         "Training sizes (data efficiency)", "training-set sizes, each a run on the first N examples",

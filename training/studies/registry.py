@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from training.studies import comparison, efficiency, rank
+from training.studies import comparison, efficiency, rank, tasks
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ STUDIES = {
                                reads=("methods", *SELECTING)),
     "data-efficiency": Study(efficiency.check, efficiency.run, "the metric against training-set size",
                              reads=("sizes", "epsilon")),
+    "task-comparison": Study(tasks.check, tasks.run, "SFT vs DPO vs GRPO (any tasks) on one benchmark, same budget",
+                             reads=("arms",)),
     "data-selection": Study(comparison.check_selection, comparison.run_selection,
                             "influence (LiSSA) and TS-DShapley scores; train + selected vs train + all",
                             reads=SELECTING),
