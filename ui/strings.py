@@ -209,6 +209,7 @@ STUDY_INTRO = ("Run a **hyperparameter search** (Optuna: TPE, random or grid sam
 STUDY_KIND_LABELS = {
     "search": "Hyperparameter search", "lora-rank": "LoRA-rank study", "method-comparison": "Method comparison",
     "data-efficiency": "Data-efficiency curve", "data-selection": "Data selection",
+    "task-comparison": "Task comparison (SFT vs DPO vs GRPO)",
 }
 STUDY_SEARCH_HELP = ("**Search space**: one line per training-config field (`learning_rate`, `batch_size`, "
                      "`method.rank`, `method.alpha_k`, `method.dropout` …) as `{type: float|int|categorical, low, "

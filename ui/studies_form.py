@@ -46,6 +46,7 @@ PAGE = {
     "space": dict(default=DEFAULT_SPACE),
     "trial_steps": dict(default=10),
     "top_k": dict(default=2),
+    "arms": dict(default=""),  # a list of mappings, typed as YAML
 }
 WHOLE_LISTS = {"ranks": ("intrinsic",), "sizes": ()}  # typed as "1, 6, 14, intrinsic": whole numbers and these words
 
@@ -91,8 +92,6 @@ def form_defaults() -> dict:
             default = 0 if info.number else ""
         elif name in WHOLE_LISTS:
             default = ", ".join(str(v) for v in default)
-        elif name == "arms":  # a list of mappings, typed as YAML
-            default = ""
         out[name] = default
         if name == "dataset":
             out["dataset"], out["upload"] = finetune_form.DEFAULT_DATASET, None
