@@ -302,7 +302,7 @@ class Benchmark:
                                  f"(columns: {listed})")
         for where, columns in rows:
             for name, column in needed.items():
-                if columns.get(column) is None:
+                if columns.get(column) is None or not str(columns.get(column)).strip():
                     raise BenchmarkError(f"{self.name}: {path} {where}: the column {column!r} is missing or empty, "
                                          f"and the template needs it for {{{name}}}")
         return path, rows
@@ -317,6 +317,8 @@ class Benchmark:
         except KeyError as exc:  # a row of a JSONL file without the column
             raise BenchmarkError(f"{self.name}: {where}: the template needs {{{exc.args[0]}}}, but this row has no "
                                  f"column {(self.fields or {}).get(exc.args[0], exc.args[0])!r}")
+        except (ValueError, IndexError) as exc:  # _placeholders refuses these first; a sentence all the same
+            raise BenchmarkError(f"{self.name}: {where}: the template cannot be filled: {exc}")
         return messages + shots + [{"role": "user", "content": user}]
 
     def _row_reference(self, columns: dict, where: str):
@@ -346,6 +348,12 @@ class Benchmark:
         """k + 1 examples from the few-shot split as (row key, [user turn, assistant answer])."""
         if self.few_shot.k <= 0:
             return []
+        from data import catalog
+
+        if catalog.parse(self.dataset)[0] == "file":
+            raise BenchmarkError(f"{self.path or self.name}, few_shot: {self.dataset} is one file, so its few-shot "
+                                 "examples would be other test items (their answers in every prompt); use a set with a "
+                                 "train split (bundled:/shared:), or few_shot.k: 0")
         path, pool = self._checked_rows(self.few_shot.split, template)
         rule = FewShot(self.few_shot.k + 1, self.few_shot.split, self.few_shot.select, self.few_shot.seed)
         chosen = _select_examples(pool, rule, lambda row: str(self._row_reference(row[1], f"{path} {row[0]}")))
@@ -404,9 +412,13 @@ def _placeholders(template: dict, where) -> list[str]:
         except ValueError as exc:
             raise BenchmarkError(f"{where}, template.{part}: {exc} (placeholders are {{column}}; write {{{{ and }}}} "
                                  "for a literal brace)") from None
-        for _, name, _, _ in parsed:
+        for _, name, spec, conversion in parsed:
             if name is None:
                 continue
+            if spec or conversion or name.strip().isdigit():
+                raise BenchmarkError(f"{where}, template.{part}: {{{name}{'!' + conversion if conversion else ''}"
+                                     f"{':' + spec if spec else ''}}} is not a plain placeholder; write {{column}} "
+                                     "(no format spec, conversion or position)")
             if not name.strip():
                 raise BenchmarkError(f"{where}, template.{part}: an empty {{}} placeholder; name a column, e.g. "
                                      "{drug1} (write {{ and }} for a literal brace)")

@@ -75,8 +75,9 @@ class HeadModel:
 
 def head_labels(run_id: str) -> list[str]:
     """The class names of a classification run, in the head's row order, without loading weights: the saved
-    config's id2label (full weights), else the run's config labels or, as training chose them, the classes of
-    its training data (sorted); generic LABEL_i names when neither matches the saved head's row count."""
+    config's id2label (full weights), the class_names.json training writes beside an adapter, else (older runs)
+    the run's config labels or, as training chose them, the classes of its training data (sorted); generic
+    LABEL_i names when neither matches the saved head's row count."""
     config = run_config(run_id)
     if config.get("task") != "classification":
         return []
@@ -85,9 +86,12 @@ def head_labels(run_id: str) -> list[str]:
         saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         id2label = saved.get("id2label") or {}
         return [str(id2label[k]) for k in sorted(id2label, key=int)]
+    saved = folder / "class_names.json"  # written by training beside the adapter (training.recipe.CLASS_NAMES_FILE)
+    if saved.is_file():
+        return [str(name) for name in json.loads(saved.read_text(encoding="utf-8"))]
     from models.merge import head_labels as adapter_head
 
-    found = adapter_head(config, folder, class_names=data_classes)["id2label"]
+    found = adapter_head(config, folder, class_names=data_classes)["id2label"]  # runs saved before that file
     return [found[i] for i in sorted(found)]
 
 

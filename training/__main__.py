@@ -97,7 +97,10 @@ def run(config, run_dir: Path, *, resume: bool = False, quiet: bool = False) -> 
         traceback.print_exc()
         return _fail(run_id, run_dir, emit, failure_message(exc, run_dir), summary, rank, config)
     if rank == 0:
-        tracking.finish(config, summary)
+        try:
+            tracking.finish(config, summary)
+        except Exception as exc:  # noqa: BLE001 - the run itself is done: a tracker's failure is a warning
+            print(f"[tracking] could not log the end of the run: {exc}", file=sys.stderr)
         emit("status", status="done", **{k: summary.get(k) for k in ("trainable_params", "trainable_percent", "steps")})
         jobs.set_status(run_id, "done")
     return 0, summary

@@ -454,7 +454,7 @@ def train(config: TrainConfig, run_dir: Path, emit, *, resume: bool = False) -> 
     }
     summary["tokens_per_s"] = round(summary["tokens"] / max(output.metrics.get("train_runtime", 1), 1e-6), 1)
     if rank == 0:
-        save(trainer.model, parts["tokenizer"], parts["method"].saves, run_dir)
+        save(trainer.model, parts["tokenizer"], parts["method"].saves, run_dir, parts["extra"].get("labels"))
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 
@@ -472,7 +472,10 @@ def final_evaluation(trainer) -> dict:
             or k == "epoch"}
 
 
-def save(model, tokenizer, kind: str, run_dir: Path):
+CLASS_NAMES_FILE = "class_names.json"  # beside a head's weights: its classes in row order (models.head)
+
+
+def save(model, tokenizer, kind: str, run_dir: Path, labels: list[str] | None = None):
     """adapter/ or model/ (safetensors), written beside and renamed into place so a crash leaves no half folder."""
     import shutil
 
@@ -484,6 +487,8 @@ def save(model, tokenizer, kind: str, run_dir: Path):
     try:
         model.save_pretrained(str(partial), safe_serialization=True)
         tokenizer.save_pretrained(str(partial))
+        if labels:  # an adapter folder has no config.json to carry id2label
+            (partial / CLASS_NAMES_FILE).write_text(json.dumps(list(labels)), encoding="utf-8")
     except Exception as exc:
         if not is_disk_full(exc, run_dir):
             raise

@@ -119,7 +119,9 @@ def _earlier_run(run_dir: Path) -> str | None:
 
 
 def _params(config) -> dict:
-    """The config as flat MLflow params (method.rank, epochs …); values cut to MLflow's 6,000 characters."""
+    """The config as flat MLflow params under `pharmatune.` (pharmatune.method.rank …: the Trainer's callback logs
+    its own arguments under their bare names, and MLflow refuses a second value for a name); values cut to MLflow's
+    6,000 characters."""
     flat: dict = {}
 
     def walk(prefix: str, value) -> None:
@@ -129,5 +131,5 @@ def _params(config) -> dict:
         else:
             flat[prefix[:-1]] = str(value)[:6000]
 
-    walk("", config.to_dict())
+    walk("pharmatune.", config.to_dict())
     return flat

@@ -148,8 +148,9 @@ def pairs_from_row(row_id) -> str:
     if row_id in (None, ""):
         raise InputProblem(strings.BOARD_CLICK_FIRST)
     row = _row(row_id)
-    out = settings.data_dir() / "pairs" / f"row-{row.id}-{_slug(row.model)}-{row.benchmark}-mistakes.jsonl"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    folder = (settings.data_dir() / "pairs").resolve()
+    out = folder / f"row-{row.id}-{_slug(row.model)}-{_slug(row.benchmark)}-mistakes.jsonl"  # names from the store
+    folder.mkdir(parents=True, exist_ok=True)
     try:
         made = pairs.build(f"row:{row.id}", out)
     except pairs.PairsError as exc:

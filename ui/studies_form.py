@@ -259,8 +259,14 @@ def _arms(form: dict, info) -> list:
 
     arms = finetune_form._yaml_value(form, "arms", info)
     for i, arm in enumerate(arms):
-        if isinstance(arm, dict) and arm.get("dataset"):
-            arm["dataset"] = confined(str(arm["dataset"]), f"{info.short} (arms[{i}].dataset)")
+        for key in ("dataset", "eval_dataset", "pool"):
+            if isinstance(arm, dict) and arm.get(key):
+                arm[key] = confined(str(arm[key]), f"{info.short} (arms[{i}].{key})")
+        for key in ("evaluate", "eval_benchmarks"):  # benchmark names only: a YAML path is not typed here
+            named = arm.get(key) if isinstance(arm, dict) else None
+            for name in ([named] if isinstance(named, str) else named or []):
+                if str(name).endswith((".yaml", ".yml")):
+                    raise InputProblem(f"{info.short} (arms[{i}].{key}): name a benchmark, not a file ({name}).")
     return arms
 
 

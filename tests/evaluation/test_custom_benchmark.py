@@ -364,13 +364,19 @@ def test_a_yaml_benchmark_with_fields_reads_raw_rows(pairs, tmp_path):
                                                        "no interaction?"
 
 
-def test_few_shot_examples_come_from_the_rows_too(pairs, tmp_path):
-    bench = benchmarks.from_dict(spec(pairs, template={"user": "{drug1}+{drug2}?"}, fields={},
-                                      few_shot={"k": 2, "select": "balanced"}), tmp_path / "b.yaml")
+def test_few_shot_examples_come_from_the_train_rows_of_a_set_with_splits(tmp_path):
+    """A set with splits gives examples from its train rows; a plain file, whose only rows are the test items, is
+    refused (test_custom_cli: an empty cell and few-shot from one file)."""
+    bench = benchmarks.from_dict({**spec(Path("x"), template={"user": "{drug1}+{drug2}?"}, fields={},
+                                         few_shot={"k": 2, "select": "balanced"}),
+                                  "dataset": "bundled:ddi-binary", "split": "test"}, tmp_path / "b.yaml")
     item = bench.items()[0]
     assert [m["role"] for m in item.messages] == ["user", "assistant", "user", "assistant", "user"]
     assert {item.messages[1]["content"], item.messages[3]["content"]} == set(LABELS)
-    assert "Warfarin+Fluconazole?" not in [m["content"] for m in item.messages[:-1]]  # never the item itself
+    from data import catalog
+
+    train = {f"{r.meta['drug1']}+{r.meta['drug2']}?" for r in catalog.load("bundled:ddi-binary", "train")}
+    assert {item.messages[0]["content"], item.messages[2]["content"]} <= train  # from train, not the test rows
 
 
 def test_records_benchmarks_keep_their_hash():

@@ -4,6 +4,7 @@ input as one sentence without a traceback."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -217,3 +218,30 @@ def test_a_raw_pairs_file_runs_in_choice_mode_on_the_builtin_model(pairs, isolat
     assert result["metrics"]["unparseable"] == 0 and 0 <= result["metrics"]["auroc"] <= 1
     low, high = result["intervals"]["accuracy"]["low"], result["intervals"]["accuracy"]["high"]
     assert low <= result["metrics"]["accuracy"] <= high
+
+
+@pytest.mark.parametrize("typed, message", [
+    ("Is {drug1:d} risky?", r"\{drug1:d\} is not a plain placeholder"),
+    ("Is {drug1!r} risky?", r"\{drug1!r\} is not a plain placeholder"),
+    ("Is {0} risky?", r"\{0\} is not a plain placeholder"),
+])
+def test_a_typed_template_with_a_format_spec_is_one_sentence(typed, message, pairs, isolated_runs):
+    done = cli("check", "--dataset", pairs, "--template-text", typed, "--reference", "label", "--mode", "choice",
+               "--labels", ",".join(LABELS))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert re.search(message, done.stderr), done.stderr
+
+
+def test_an_empty_cell_is_named_and_few_shot_from_one_file_is_refused(tmp_path):
+    from evaluation import custom
+
+    rows = pair_rows()
+    rows[2]["smiles1"] = "  "
+    path = write_jsonl(tmp_path / "blank.jsonl", rows)
+    with pytest.raises(benchmarks.BenchmarkError, match=r"line 3: the column 'smiles1' is missing or empty"):
+        custom.check(custom.build(str(path), template="ddi.binary", reference="label", mode="choice"))
+    spec = yaml.safe_load(custom.to_yaml(custom.build(str(write_jsonl(tmp_path / "ok.jsonl", pair_rows())),
+                                                      template="ddi.binary", reference="label", mode="choice")))
+    spec["few_shot"] = {"k": 2}
+    with pytest.raises(benchmarks.BenchmarkError, match="is one file, so its few-shot examples would be other test"):
+        benchmarks.from_dict(spec, tmp_path / "few.yaml").items()

@@ -62,6 +62,12 @@ def test_an_adapter_classifier_without_configured_labels_names_its_classes_as_tr
     train_config = TrainConfig.from_dict(config)
     expected = classification.classes(train_config, classification.load_items(train_config, "train"))
     assert head_labels("cls-lora") == expected == ["no", "yes"]
+    # training wrote them beside the adapter, so they stay right if the data set changes later
+    names = runs / "cls-lora" / "adapter" / "class_names.json"
+    assert names.read_text() == '["no", "yes"]'
+    names.write_text('["yes", "no"]')
+    assert head_labels("cls-lora") == ["yes", "no"]  # read from the file, not from the data
+    names.write_text('["no", "yes"]')
 
 
 def test_head_models_are_loaded_once_per_process(runs):

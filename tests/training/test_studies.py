@@ -223,10 +223,24 @@ def test_task_comparison_trains_sft_dpo_and_grpo_with_one_budget_and_scores_each
     ({"arms": [{"task": "sft"}, {"task": "sft"}]}, "the name 'sft' is used twice"),
     ({"arms": [{"task": "sft"}, {"task": "grpo", "grpo": {"rewards": [{"metric": "smiles_valdity"}]}}]},
      r"arms\[1\] \(grpo\): .*Did you mean 'smiles_validity'"),
+    ({"arms": [{"task": "sft"}, {"task": "dpo"}], "train_extra": {"report_to": ["mlflow"]}},
+     "not logged to experiment trackers"),
 ])
 def test_bad_task_comparisons_are_refused_before_anything_starts(chat_train, fields, message):
     from training.config import ConfigError
 
-    spec = {"study": "task-comparison", "train": chat_train, "benchmark": "ddi-binary", "metric": "accuracy", **fields}
+    extra = fields.pop("train_extra", {})
+    spec = {"study": "task-comparison", "train": {**chat_train, **extra}, "benchmark": "ddi-binary",
+            "metric": "accuracy", **fields}
     with pytest.raises(ConfigError, match=message):
         study_of(spec).check()
+
+
+def test_an_arm_keeps_the_base_configs_settings_of_its_own_task(chat_train):
+    from training.studies import tasks
+
+    study = study_of({"study": "task-comparison", "benchmark": "ddi-binary", "metric": "accuracy",
+                      "train": {**chat_train, "task": "dpo", "preference": {"beta": 0.5}},
+                      "arms": [{"task": "dpo"}, {"task": "sft"}, {"task": "dpo", "name": "b2", "preference": {"beta": 0.1}}]})
+    (_, dpo), (_, sft), (_, other) = tasks.arms(study, study.base_config())
+    assert dpo.preference.beta == 0.5 and other.preference.beta == 0.1 and "preference" not in sft.to_dict()

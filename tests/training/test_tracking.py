@@ -25,9 +25,11 @@ def test_a_run_logs_params_steps_final_metrics_and_benchmark_rows_to_mlflow(isol
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     run_dir = isolated_runs / "training-mlflow"
     run_dir.mkdir()
-    config = config_of({"dataset": str(chat_file), "base_model": llama, "max_steps": 3, "log_every": 1,
-                        "eval_split": None, "report_to": ["mlflow"], "evaluate": ["ddi-binary"],
-                        "evaluate_limit": 3})
+    # an epoch-based run (max_steps not set) with gradient checkpointing: both differ from the Trainer's own
+    # arguments of the same names (max_steps -1, gradient_checkpointing False), which its callback logs too
+    config = config_of({"dataset": str(chat_file), "base_model": llama, "max_steps": None, "epochs": 1, "limit": 12,
+                        "batch_size": 4, "log_every": 1, "eval_split": None, "gradient_checkpointing": True,
+                        "report_to": ["mlflow"], "evaluate": ["ddi-binary"], "evaluate_limit": 3})
     (run_dir / "config.yaml").write_text(config.to_yaml())
     code, summary = run(config, run_dir, quiet=True)
     assert code == 0, summary
@@ -38,10 +40,11 @@ def test_a_run_logs_params_steps_final_metrics_and_benchmark_rows_to_mlflow(isol
     (found,) = client.search_runs([experiment.experiment_id])
     assert found.info.run_name == "training-mlflow" and found.info.status == "FINISHED"
     params = found.data.params
-    assert params["method.name"] == "lora" and params["max_steps"] == "3" and params["base_model"] == llama
-    assert params["learning_rate"] == str(config.learning_rate)  # the Trainer's own arguments are there too
+    assert params["pharmatune.method.name"] == "lora" and params["pharmatune.max_steps"] == "None"
+    assert params["pharmatune.base_model"] == llama and params["pharmatune.gradient_checkpointing"] == "True"
+    assert params["max_steps"] == "-1" and params["learning_rate"] == str(config.learning_rate)  # the Trainer's
     losses = client.get_metric_history(found.info.run_id, "loss")
-    assert [m.step for m in losses] == [1, 2, 3]
+    assert summary["steps"] >= 2 and [m.step for m in losses] == list(range(1, summary["steps"] + 1))
     import json
 
     logged = {e["step"]: e["loss"] for e in map(json.loads, (run_dir / "events.jsonl").read_text().splitlines())

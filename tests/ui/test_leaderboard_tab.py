@@ -148,5 +148,13 @@ def test_pairs_from_a_rows_mistakes_are_its_wrong_items(board):
     assert {p.rejected[-1]["content"] for p in pairs} == {"interaction"}
     with pytest.raises(lb.InputProblem, match="There is no leaderboard row 999"):
         lb.pairs_from_row(999)
+    import store
+    from store.tables import EvalResult
+
+    with store.session() as s:  # a name from a shared store is never a path
+        s.get(EvalResult, row_id).benchmark = "../../outside"
+    lb.pairs_from_row(row_id)
+    assert list((board / "pairs").glob(f"row-{row_id}-*.._.._outside-mistakes.jsonl"))
+    assert not (board.parent / "outside-mistakes.jsonl").exists()
     with pytest.raises(lb.InputProblem, match="Click a row"):
         lb.pairs_from_row(None)

@@ -340,3 +340,7 @@ def test_a_task_comparison_is_typed_as_yaml_arms_with_confined_data_sets(tmp_pat
         form.make_config({**values, "arms": "- {task: sft}\n- {task: dpo, dataset: /etc/passwd}"})
     with pytest.raises(form.InputProblem, match="not a YAML list"):
         form.make_config({**values, "arms": "- {task: sft"})
+    with pytest.raises(form.InputProblem, match=r"arms\[1\]\.eval_dataset"):
+        form.make_config({**values, "arms": "- {task: sft}\n- {task: dpo, eval_dataset: /etc/passwd}"})
+    with pytest.raises(form.InputProblem, match=r"arms\[0\]\.evaluate\): name a benchmark, not a file"):
+        form.make_config({**values, "arms": "- {task: sft, evaluate: [/tmp/x.yaml]}\n- {task: dpo}"})

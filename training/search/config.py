@@ -154,6 +154,10 @@ class SearchConfig:
         if not self.space:
             raise ConfigError("space is empty: name at least one field to search, e.g. learning_rate.")
         base = self.base_config()
+        if base.report_to:
+            raise ConfigError(f"train.report_to {base.report_to}: the runs of a search or study are not logged to "
+                              "experiment trackers (each would be a run of its own there); its report.md and the "
+                              "leaderboard hold the results. Remove report_to from the base config.")
         for param in self.space.values():
             _check_field(param.name)
             param.check()

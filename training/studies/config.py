@@ -137,6 +137,10 @@ class StudyConfig:
 
         check_fields(self, skip=self.not_read())
         base = self.base_config()
+        if base.report_to:
+            raise ConfigError(f"train.report_to {base.report_to}: the runs of a search or study are not logged to "
+                              "experiment trackers (each would be a run of its own there); its report.md and the "
+                              "leaderboard hold the results. Remove report_to from the base config.")
         base.check()
         base.method.check()
         if base.max_steps is None and self.study != "data-efficiency":

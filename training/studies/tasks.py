@@ -1,8 +1,9 @@
 """Task comparison: SFT vs DPO vs GRPO (or any training tasks) on one benchmark, as one study.
 
 Each arm is the base training config with a few fields changed — its task, usually its data set (DPO reads
-preference pairs, GRPO prompts with references) and its task settings (`preference:`, `grpo:`) — trained with the
-same budget (max_steps) on the same base model and method, then scored on the study's benchmark, whose rows land on
+preference pairs, GRPO prompts with references) and its task settings (`preference:`, `grpo:`) — trained for the
+same steps on the same base model, method and seed (any other field an arm changes, such as a GRPO batch size or a
+DPO learning rate, is listed in the report's "also changed" column), then scored on the study's benchmark, whose rows land on
 the leaderboard (so any two arms can be compared there with paired tests). A validation loss means something
 different for each task, so the primary metric must be a benchmark metric.
 """
@@ -36,8 +37,11 @@ def arms(study, base) -> list[tuple[str, object]]:
             raise ConfigError(f"{where}: the name {name!r} is used twice; give each arm its own (name: ...)")
         names.append(name)
         spec = {**base.to_dict(), **arm}
-        for section in ("preference", "grpo"):  # the base's defaults of another task's section stay out
-            if section in spec and section not in arm:
+        from training.tasks import TASKS
+
+        own = TASKS[arm["task"]].section if arm["task"] in TASKS else None
+        for section in {t.section for t in TASKS.values() if t.section}:  # another task's section stays out
+            if section in spec and section not in arm and section != own:
                 spec.pop(section)
         try:
             found.append((name, TrainConfig.from_dict(spec, where)))
@@ -61,9 +65,10 @@ def check(study, base):
 def run(study, run_dir: Path, emit) -> dict:
     base = study.base_config()
     rows = []
-    for name, config in arms(study, base):
+    for (name, config), arm in zip(arms(study, base), study.arms):
         row = common.train_run(study, run_dir, name, config, emit)
-        rows.append({**row, "arm": name, "task": config.task, "dataset": config.dataset,
+        changed = ", ".join(k for k in arm if k not in ("name", "task", "dataset"))
+        rows.append({**row, "arm": name, "task": config.task, "dataset": config.dataset, "changes": changed or "—",
                      study.metric: common.value(row, study.metric),
                      "train_seconds": (row.get("metrics") or {}).get("train_seconds")})
     done = [r for r in rows if r[study.metric] is not None]
@@ -71,7 +76,8 @@ def run(study, run_dir: Path, emit) -> dict:
     sections = [
         f"{study.metric} on {study.benchmark} (first {study.benchmark_limit} items) after {base.max_steps} steps of "
         f"{base.method.name} on {base.base_model}, one arm per task.", "",
-        common.table(rows, [("arm", "arm"), ("task", "task"), ("dataset", "data"), (study.metric, study.metric),
+        common.table(rows, [("arm", "arm"), ("task", "task"), ("dataset", "data"), ("changes", "also changed"),
+                            (study.metric, study.metric),
                             ("train_seconds", "training time (s)"), ("state", "state"), ("run_id", "run")]),
         (f"**Best: {best['arm']}** ({study.metric} {best[study.metric]:.4g}). Compare any two arms' rows on the "
          "Leaderboard for a paired test before calling a difference real.") if best else
