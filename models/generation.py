@@ -25,6 +25,8 @@ class GenerationParams:
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    repetition_penalty: float = 1.0  # 1 = off; above 1 makes a token already in the text less likely (CTRL's rule)
+    no_repeat_ngram_size: int = 0  # 0 = off; n > 0: no n-gram appears twice in the answer
 
     def __post_init__(self):
         if self.max_new_tokens < 1:
@@ -33,11 +35,25 @@ class GenerationParams:
             raise InputError(f"temperature must be 0 (greedy) or more (got {self.temperature}).")
         if not 0 < self.top_p <= 1:
             raise InputError(f"top_p must be in (0, 1] (got {self.top_p}).")
+        if not self.repetition_penalty > 0:
+            raise InputError(f"repetition_penalty must be above 0; 1 turns it off (got {self.repetition_penalty}).")
+        if self.no_repeat_ngram_size < 0 or int(self.no_repeat_ngram_size) != self.no_repeat_ngram_size:
+            raise InputError(f"no_repeat_ngram_size must be a whole number, 0 (off) or more "
+                             f"(got {self.no_repeat_ngram_size}).")
         self.stop = [s for s in self.stop if s]
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
+
+    def describe(self) -> str:
+        """The settings in a few words, shown under a chat answer: greedy · repetition penalty 1.1."""
+        parts = ["greedy" if self.greedy else f"temperature {self.temperature:g}, top-p {self.top_p:g}"]
+        if self.repetition_penalty != 1:
+            parts.append(f"repetition penalty {self.repetition_penalty:g}")
+        if self.no_repeat_ngram_size:
+            parts.append(f"no repeated {self.no_repeat_ngram_size}-grams")
+        return " · ".join(parts)
 
 
 @dataclass

@@ -128,6 +128,10 @@ class TransformersChatModel(ChatModel):
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=None)
         if params.stop:
             kwargs.update(stop_strings=params.stop, tokenizer=self.tokenizer)
+        if params.repetition_penalty != 1:
+            kwargs["repetition_penalty"] = float(params.repetition_penalty)
+        if params.no_repeat_ngram_size:
+            kwargs["no_repeat_ngram_size"] = int(params.no_repeat_ngram_size)
         return kwargs
 
     def _seed(self, params: GenerationParams) -> None:

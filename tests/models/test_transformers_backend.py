@@ -163,3 +163,38 @@ def test_streaming_from_the_compute_thread_itself_does_not_deadlock(tiny_llama):
     model = resolve(f"hf:{tiny_llama}")
     text = compute.run(lambda: "".join(model.stream(Q, GenerationParams(max_new_tokens=6))))
     assert text == model.chat(Q, GenerationParams(max_new_tokens=6)).text
+
+
+def test_no_repeat_ngrams_and_the_repetition_penalty_change_greedy_output(tiny_llama):
+    """A tiny random model at temperature 0 loops; with no_repeat_ngram_size 2 no token pair of the answer repeats,
+    and a repetition penalty changes the greedy answer (1 = off gives the plain greedy text back)."""
+    import torch
+
+    model = resolve(f"hf:{tiny_llama}")
+    plain = model.chat(Q, GenerationParams(max_new_tokens=24))
+    assert model.chat(Q, GenerationParams(max_new_tokens=24, repetition_penalty=1.0)).text == plain.text
+    assert model.chat(Q, GenerationParams(max_new_tokens=24, repetition_penalty=1.5)).text != plain.text
+    prompt = torch.tensor([model._encode(Q)])
+
+    def new_tokens(params):  # the token ids the backend's own generate arguments give
+        out = model.model.generate(prompt, attention_mask=torch.ones_like(prompt), **model._generate_kwargs(params))
+        return out[0, prompt.shape[1]:].tolist()
+
+    looping = new_tokens(GenerationParams(max_new_tokens=24))
+    assert len(set(zip(looping, looping[1:]))) < len(looping) - 1  # greedy repeats itself
+    tokens = new_tokens(GenerationParams(max_new_tokens=24, no_repeat_ngram_size=2))
+    pairs = list(zip(tokens, tokens[1:]))
+    assert len(tokens) > 2 and len(pairs) == len(set(pairs))
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"repetition_penalty": 0}, "repetition_penalty must be above 0; 1 turns it off"),
+    ({"no_repeat_ngram_size": -1}, "no_repeat_ngram_size must be a whole number"),
+])
+def test_bad_repetition_settings_are_sentences(fields, message):
+    from models import InputError
+
+    with pytest.raises(InputError, match=message):
+        GenerationParams(**fields)
+    assert GenerationParams(repetition_penalty=1.1, no_repeat_ngram_size=3).describe() == \
+        "greedy · repetition penalty 1.1 · no repeated 3-grams"

@@ -148,3 +148,9 @@ def test_openai_key_typed_in_the_session_is_used(monkeypatch):
 
 def test_parse_stop():
     assert parse_stop("###\n\\n\n\nEND") == ["###", "\n", "END"]
+
+
+def test_the_settings_used_are_shown_under_the_answer():
+    pane = Pane("dummy:echo")
+    *_, last = stream_turn("hello", [pane], "", GenerationParams(repetition_penalty=1.1, temperature=0.7, top_p=0.9))
+    assert pane.stats.endswith("tok/s · temperature 0.7, top-p 0.9 · repetition penalty 1.1")
