@@ -101,7 +101,9 @@ def test_jobs_outlive_a_killed_app_and_the_restarted_app_reattaches(isolated_run
         training = picked(page("ft-start", **{"ft-base-model": f"hf:{tiny_llama}", "ft-dataset": str(train),
                                               "ft-max-steps": 4, "ft-batch-size": 4, "ft-max-length": 64}))
         assert training.startswith("training-")
-        wait_for(lambda: any(e["event"] == "train" for e in events_of(training)), "the training job's step 1")
+        # the other jobs start while the training job is still starting up (their start-ups overlap; the search
+        # queues behind the training job either way, since it was created first); the kill waits until every job
+        # is at its held point
         form = {"eval-models": ["dummy:gated"], "eval-benchmarks": ["ddi-binary"], "eval-limit": 4}
         survivor = picked(page("eval-start", **form))
         victim = picked(page("eval-start", **form))
@@ -113,6 +115,7 @@ def test_jobs_outlive_a_killed_app_and_the_restarted_app_reattaches(isolated_run
                                       "st-space": "learning_rate: {type: float, low: 1.0e-4, high: 3.0e-2, log: true}\n"})
         search = picked(started)
         assert search.startswith("search-"), started
+        wait_for(lambda: any(e["event"] == "train" for e in events_of(training)), "the training job's step 1")
         for run_id in (survivor, victim):
             wait_for(lambda r=run_id: any(e["event"] == "progress" for e in events_of(r)), f"{run_id} to generate")
         wait_for(lambda: any(e["event"] == "queued" for e in events_of(search)), "the search to wait for the device")

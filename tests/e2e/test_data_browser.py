@@ -5,9 +5,21 @@ import json
 import re
 import time
 
+import pytest
+
 from tests.conftest import ROOT
+from tests.e2e.conftest import RunningApp
 
 SCREENSHOTS = ROOT / ".cache"
+
+
+@pytest.fixture(scope="module")
+def app(builtin_folder):
+    """One `app.py --no-preload` for this module's tests (each gets its own page): they share the session's data
+    folder whichever app serves them, and none changes what another reads."""
+    running = RunningApp("--no-preload")
+    yield running
+    running.stop()
 
 
 def wait_for_text(page, selector, needle, timeout=120):
@@ -20,7 +32,7 @@ def wait_for_text(page, selector, needle, timeout=120):
     raise AssertionError(f"{needle!r} not in {selector} after {timeout} s: {page.locator(selector).inner_text()!r}")
 
 
-def test_malformed_upload_lists_line_numbered_errors(start_app, page, tmp_path, builtin_folder):
+def test_malformed_upload_lists_line_numbered_errors(app, page, tmp_path):
     bad = tmp_path / "ddi_train.jsonl"
     good = {"messages": [{"role": "user", "content": "warfarin + fluconazole?"},
                          {"role": "assistant", "content": "interaction"}]}
@@ -31,7 +43,6 @@ def test_malformed_upload_lists_line_numbered_errors(start_app, page, tmp_path, 
         '{"messages": [{"role": "user", "content": "broken"',
         json.dumps({"messages": [{"role": "assistant", "content": "no interaction"}]}),
     ]) + "\n")
-    app = start_app("--no-preload")
     page.goto(app.url)
     page.get_by_role("tab", name="Data").click()
     page.locator("#data-upload input[type=file]").set_input_files(str(bad))
@@ -44,8 +55,7 @@ def test_malformed_upload_lists_line_numbered_errors(start_app, page, tmp_path, 
     assert "Traceback" not in page.content()
 
 
-def test_bundled_set_validates_and_exports(start_app, page, builtin_folder):
-    app = start_app("--no-preload")
+def test_bundled_set_validates_and_exports(app, page):
     page.goto(app.url)
     page.get_by_role("tab", name="Data").click()
     page.locator("#data-validate").click()  # the first bundled set: ddi-binary, train split
@@ -67,10 +77,9 @@ def choose(page, elem_id, option):
     page.get_by_role("option", name=option, exact=True).click()
 
 
-def test_cold_drug_split_and_leakage_report(start_app, page, builtin_folder):
+def test_cold_drug_split_and_leakage_report(app, page):
     """Split by cold-drug shows the dropped pairs and the new parts' report; the report button compares the chosen
     split with a training split, histogram included."""
-    app = start_app("--no-preload")
     page.goto(app.url)
     page.get_by_role("tab", name="Data").click()
     page.locator("#data-split-kind input").click()

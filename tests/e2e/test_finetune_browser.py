@@ -7,10 +7,9 @@ Runs are held at known steps by a gate file (PHARMATUNE_STEP_GATE: while it hold
 so what the page must show while a run is still going never depends on how fast this machine trains."""
 import json
 import re
-import threading
 import time
 
-from tests.conftest import ROOT, build_tiny_llama
+from tests.conftest import ROOT
 
 SCREENSHOTS = ROOT / ".cache"
 CHAT = [{"messages": [{"role": "user", "content": f"Which enzyme does aspirin inhibit? (case {i})"},
@@ -78,19 +77,16 @@ def start(page, **numbers) -> str:
     return run_id
 
 
-def test_train_watch_cancel_and_resume(start_app, page, tmp_path, monkeypatch, gate):
+def test_train_watch_cancel_and_resume(start_app, page, tmp_path, monkeypatch, gate, tiny_llama):
     monkeypatch.setenv("PHARMATUNE_RUNS", str(tmp_path / "runs"))
     # One thread per training child: a tiny model gains nothing from more, and on a busy 2-core machine two
     # spinning threads per process made each step ~15x slower.
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    tiny = tmp_path / "tiny-llama"
-    builder = threading.Thread(target=build_tiny_llama, args=(tiny,))  # while the app starts
-    builder.start()
+    tiny = tiny_llama  # the session's tiny random Llama (tests/conftest.py), built once for every test using it
     data = tmp_path / "aspirin_chat.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in CHAT), encoding="utf-8")
     gate.write_text("3")  # the first run stops after step 3 until the test moves the gate on
     app = start_app("--no-preload", env={"PHARMATUNE_STEP_GATE": str(gate)})
-    builder.join()
     assert (tiny / "config.json").is_file()
     page.goto(app.url)
     page.get_by_role("tab", name="Fine-tune").click()
@@ -103,11 +99,13 @@ def test_train_watch_cancel_and_resume(start_app, page, tmp_path, monkeypatch, g
     assert page.locator("#ft-dataset input").input_value().endswith("-aspirin_chat.jsonl")
 
     # Check: validation, planned steps and the time assumption, without starting anything
-    fill(page, "ft-max-steps", 300)
+    # Step counts are small on purpose: what is checked (counter, plots, queue, checkpoints, resume) needs a run
+    # held at known steps, not a long one; each further step is only time.
+    fill(page, "ft-max-steps", 30)
     fill(page, "ft-batch-size", 4)
     fill(page, "ft-grad-accum", 2)
     page.locator("#ft-check").click()
-    checked = wait_for_text(page, "#ft-check-result", "Planned steps: 300", 60, fail_on="Not ready")
+    checked = wait_for_text(page, "#ft-check-result", "Planned steps: 30", 60, fail_on="Not ready")
     assert "40 training examples" in checked and "Time: unknown until the first steps" in checked
     page.get_by_text("Config and command line").click()
     assert page.locator("#ft-command textarea").input_value() == "python -m training run CONFIG.yaml"
@@ -142,8 +140,8 @@ def test_train_watch_cancel_and_resume(start_app, page, tmp_path, monkeypatch, g
     page.locator("#ft-run input").click()
     page.get_by_role("option", name=re.compile(first)).click()
     status = wait_for_text(page, "#ft-status", "done", 300, fail_on="failed")
-    assert first in status and "done: 300 steps" in status and "trainable parameters (" in status
-    assert step_of(page) == 300
+    assert first in status and "done: 30 steps" in status and "trainable parameters (" in status
+    assert step_of(page) == 30
     assert plot_has_data(page, "#ft-loss-plot") and plot_has_data(page, "#ft-lr-plot")
     assert plot_has_data(page, "#ft-grad-plot")
     assert f"run:{first}" in text_of(page, "#ft-reference")
@@ -158,7 +156,7 @@ def test_train_watch_cancel_and_resume(start_app, page, tmp_path, monkeypatch, g
 
     # 3. cancelled after a checkpoint, then resumed: it continues from the checkpoint and finishes
     gate.write_text("20")  # held after step 20, whose checkpoint is written first
-    third = start(page, max_steps=200, grad_accum=2, save_every=10)
+    third = start(page, max_steps=40, grad_accum=2, save_every=10)
     wait_for_step(page, 20)
     wait_for_text(page, "#ft-figures", "checkpoints at step 10, 20", 30)
     page.locator("#ft-cancel").click()
@@ -175,5 +173,5 @@ def test_train_watch_cancel_and_resume(start_app, page, tmp_path, monkeypatch, g
     wait_for_step(page, 30)  # its steps continue beyond the checkpoint
     gate.unlink()
     done = wait_for_text(page, "#ft-status", "done", 180, fail_on="failed")
-    assert "done: 200 steps" in done and step_of(page) == 200
+    assert "done: 40 steps" in done and step_of(page) == 40
     assert "Traceback" not in page.content()

@@ -3,12 +3,14 @@ that the timer follows to success, with its actual cost in the ledger, and the k
 dates at the top, "Train locally instead" starting a local run from the estimated file, and OpenAI's refusal."""
 import json
 import re
+import time
 from datetime import date
 
 from tests.conftest import ROOT
 from tests.e2e.test_evaluate_browser import wait_for_text
 from tests.fake_openai import FakeOpenAI
 from openai_ft import tokens
+from ui.openai_tab import TICK_SECONDS
 
 KEY = "sk-browser-e2e-5c1d9a7f3b"
 
@@ -16,6 +18,18 @@ KEY = "sk-browser-e2e-5c1d9a7f3b"
 def box(page, elem_id):
     """A Gradio Textbox's field (a textarea, or an input for a password)."""
     return page.locator(f"#{elem_id} textarea, #{elem_id} input").first
+
+
+def wait_ticking(page, selector, needle, timeout=90):
+    """Like wait_for_text, for what only the jobs timer (a gr.Timer every TICK_SECONDS) updates: the page's clock
+    (installed before the page loaded) is moved on one tick at a time instead of waiting TICK_SECONDS each. Every
+    update still comes from a real tick of the page's timer asking the app."""
+    deadline = time.time() + timeout
+    while needle not in (text := page.locator(selector).inner_text()):
+        assert time.time() < deadline, f"{needle!r} not in {selector} after {timeout} s: {text!r}"
+        page.clock.fast_forward(int(TICK_SECONDS * 1000))
+        time.sleep(0.5)  # the tick's request and its redraw
+    return text
 
 
 def test_estimate_launch_follow_and_ledger(start_app, page, tmp_path, monkeypatch):
@@ -30,6 +44,7 @@ def test_estimate_launch_follow_and_ledger(start_app, page, tmp_path, monkeypatc
         monkeypatch.setenv("PHARMATUNE_RUNS", str(tmp_path / "runs"))
         monkeypatch.setenv("PHARMATUNE_DATA", str(tmp_path / "appdata"))
         app = start_app("--no-preload")
+        page.clock.install()  # the page's timers run on a clock that wait_ticking can move on
         page.goto(app.url)
         page.get_by_role("tab", name="OpenAI").click()
         assert "No key" in page.locator("#openai-key-status").inner_text()
@@ -47,10 +62,10 @@ def test_estimate_launch_follow_and_ledger(start_app, page, tmp_path, monkeypatc
         box(page, "openai-suffix").fill("ddi")
         page.locator("#openai-launch").click()
         wait_for_text(page, "#openai-message", "Created ftjob-", 30, fail_on="⚠️")
-        wait_for_text(page, "#openai-jobs", "succeeded", 90)  # the timer follows it
-        status = wait_for_text(page, "#openai-job-status", "actual $", 30)
+        wait_ticking(page, "#openai-jobs", "succeeded", 90)  # the timer follows it
+        status = wait_ticking(page, "#openai-job-status", "actual $", 30)
         assert "openai:ft:gpt-4o-2024-08-06:fake-org:ddi:" in status
-        wait_for_text(page, "#openai-ledger", "fine-tune", 30)
+        wait_ticking(page, "#openai-ledger", "fine-tune", 30)
         page.wait_for_selector("#openai-metrics canvas, #openai-metrics svg", timeout=20_000)
         page.screenshot(path=str(ROOT / ".cache" / "openai-tab.png"), full_page=True)
         assert "Traceback" not in page.content()

@@ -2,14 +2,13 @@
 refused with it, and the operator login unlocks the Fine-tune tab for this browser session."""
 import time
 
-from tests.conftest import build_tiny_llama
 from tests.e2e.test_finetune_browser import text_of, wait_for_text
 
 
-def test_the_operator_login_unlocks_the_finetune_tab(start_app, page, tmp_path, monkeypatch, gate):
+def test_the_operator_login_unlocks_the_finetune_tab(start_app, page, tmp_path, monkeypatch, gate, tiny_llama):
     monkeypatch.setenv("PHARMATUNE_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    tiny = build_tiny_llama(tmp_path / "tiny-llama")
+    tiny = tiny_llama  # the session's tiny random Llama (tests/conftest.py)
     gate.write_text("1")  # the run this test starts waits after step 1 until it is cancelled
     app = start_app("--no-preload", env={"PHARMATUNE_PUBLIC": "1", "PHARMATUNE_AUTH": "op:pw",
                                          "PHARMATUNE_STEP_GATE": str(gate)})
@@ -26,6 +25,10 @@ def test_the_operator_login_unlocks_the_finetune_tab(start_app, page, tmp_path, 
     toast = page.get_by_text("This needs an operator").first
     toast.wait_for(timeout=30_000)  # Gradio shows the handler's refusal; nothing started
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("training-*"))
+    # Dismiss the refusal: left up, the toast covers the login button until it times out (~10 s of Playwright
+    # waiting for the button to take clicks)
+    page.get_by_test_id("toast-close").first.click()
+    toast.wait_for(state="hidden", timeout=10_000)
 
     page.locator("#roles-password input").fill("pw")
     page.locator("#roles-login").click()

@@ -9,10 +9,9 @@ trial of phase 1 (4 steps each) and holds phase 2's full-length run (6 steps) af
 trial has finished."""
 import json
 import re
-import threading
 import time
 
-from tests.conftest import ROOT, build_tiny_llama
+from tests.conftest import ROOT
 from tests.e2e.test_finetune_browser import text_of, wait_for_text
 
 SCREENSHOTS = ROOT / ".cache"
@@ -33,18 +32,16 @@ def loaded_images(page, selector) -> int:
                               .filter(i => i.complete && i.naturalWidth > 0).length""")
 
 
-def test_a_tiny_search_shows_pruned_trials_live_then_its_report(start_app, page, tmp_path, monkeypatch, gate):
+def test_a_tiny_search_shows_pruned_trials_live_then_its_report(start_app, page, tmp_path, monkeypatch, gate,
+                                                                tiny_llama):
     monkeypatch.setenv("PHARMATUNE_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one thread per child: a tiny model gains nothing from more
-    tiny = tmp_path / "tiny-llama"
-    builder = threading.Thread(target=build_tiny_llama, args=(tiny,))  # while the app starts
-    builder.start()
+    tiny = tiny_llama  # the session's tiny random Llama (tests/conftest.py)
     train, val = tmp_path / "train.jsonl", tmp_path / "val.jsonl"
     for path, rows in ((train, CHAT), (val, CHAT[:8])):
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     gate.write_text("4")
     app = start_app("--no-preload", env={"PHARMATUNE_STEP_GATE": str(gate)})
-    builder.join()
     page.goto(app.url)
     page.get_by_role("tab", name="Studies").click()
     assert "Hyperparameter search" in text_of(page, "#st-kind")

@@ -211,10 +211,11 @@ def test_two_workers_share_one_rdb_study_without_duplicates(search_spec, tmp_pat
     """`search create` puts the study in an RDB (SQLite, or a real PostgreSQL server); two worker processes pull
     trials from it at once.
 
-    Which worker gets how many trials is the scheduler's business, so the test decides it: worker 0 trains under a
-    step gate (PHARMATUNE_STEP_GATE) that holds each of its trials after step 1, worker 1 starts once worker 0 holds
-    a trial, and must then run the rest of the study while that trial stays in flight; the gate opens when worker 1
-    has gone, and worker 0 finishes its trial."""
+    Which worker gets how many trials is the scheduler's business, so the test decides it: both workers start at
+    once, each under its own step gate (PHARMATUNE_STEP_GATE) that holds each of its trials after step 1, so their
+    start-ups overlap and two trials are in flight together; then worker 1's gate opens, and it must run the rest
+    of the study while worker 0's trial stays in flight; worker 0's gate opens when worker 1 has gone, and worker 0
+    finishes its trial."""
     import optuna
     from optuna.trial import TrialState
 
@@ -226,8 +227,9 @@ def test_two_workers_share_one_rdb_study_without_duplicates(search_spec, tmp_pat
     created = subprocess.run([sys.executable, "-m", "training", "search", "create", str(path), "--storage", url,
                               "--study", "shared"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert created.returncode == 0, created.stderr
-    gate = tmp_path / "gate"
-    gate.write_text("1", encoding="utf-8")
+    gates = [tmp_path / "gate0", tmp_path / "gate1"]
+    for gate in gates:
+        gate.write_text("1", encoding="utf-8")
 
     def worker(i: int, extra: dict) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "training", "search", "worker", "--study", "shared",
@@ -235,25 +237,35 @@ def test_two_workers_share_one_rdb_study_without_duplicates(search_spec, tmp_pat
                                 cwd=ROOT, env={**env, **extra}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
 
+    # One storage for every look: a fresh one per poll (a new engine and a schema check, ~0.1 s of CPU) kept a
+    # core half busy while the workers started. Optuna re-reads unfinished trials from the database on each look.
+    storage = optuna.storages.RDBStorage(normalize(url))
+
     def trials() -> list:
         from sqlalchemy.exc import OperationalError
 
         try:
-            return optuna.load_study(study_name="shared", storage=normalize(url)).trials
+            return optuna.load_study(study_name="shared", storage=storage).trials
         except OperationalError:  # a worker is writing right now: look again
             return []
 
-    def held() -> bool:  # worker 0's trial reported its step-1 score and waits at the gate
-        return any(t.state == TrialState.RUNNING and 1 in t.intermediate_values for t in trials())
+    def held() -> int:  # trials that reported their step-1 score and wait at their worker's gate
+        return sum(t.state == TrialState.RUNNING and 1 in t.intermediate_values for t in trials())
 
-    workers = [worker(0, {"PHARMATUNE_STEP_GATE": str(gate)})]
+    def both_hold() -> bool:
+        for i, w in enumerate(workers):
+            if w.poll() is not None:
+                raise AssertionError(f"worker {i} ended before holding a trial: {w.communicate()[1][-2000:]}")
+        return held() == 2
+
+    workers = [worker(i, {"PHARMATUNE_STEP_GATE": str(gates[i])}) for i in (0, 1)]
     try:
-        wait_until(held, workers[0], "worker 0 to hold a trial at step 1")
-        workers.append(worker(1, {}))
+        wait_until(both_hold, workers[0], "each worker to hold a trial at step 1")
+        gates[1].unlink()
         out1, err1 = workers[1].communicate(timeout=600)  # a hang guard only
         assert workers[1].returncode == 0, err1[-2000:]
-        assert workers[0].poll() is None and held()  # worker 0's trial was in flight the whole time
-        gate.unlink()
+        assert workers[0].poll() is None and held() == 1  # worker 0's trial was in flight the whole time
+        gates[0].unlink()
         out0, err0 = workers[0].communicate(timeout=600)
         assert workers[0].returncode == 0, err0[-2000:]
     finally:
@@ -261,6 +273,7 @@ def test_two_workers_share_one_rdb_study_without_duplicates(search_spec, tmp_pat
             if w.poll() is None:
                 w.kill()
                 w.communicate()
+        storage.engine.dispose()
 
     study = optuna.load_study(study_name="shared", storage=normalize(url))
     numbers = [t.number for t in study.trials]
