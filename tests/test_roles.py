@@ -122,7 +122,7 @@ def test_over_http_a_viewer_is_refused_and_the_operator_login_unlocks(tmp_path, 
                 viewer.predict("as_of: 2026-12-01\nmodels: {}\n", api_name="/on_save_prices")
             assert not prices.exists()
             # Chat with an OpenAI model on the server's key: refused in the chat, nothing sent to OpenAI
-            answer = viewer.predict("hello", "openai:gpt-4o-mini", "openai:gpt-4o-mini", False, "", 0, 1, 16, "", "",
+            answer = viewer.predict("hello", "openai:gpt-4o-mini", "openai:gpt-4o-mini", False, "", 0, 1, 16, "",
                                     api_name="/respond")
             assert "OpenAI models on the server's key need the operator login" in str(answer) and fake.requests == []
             assert "Wrong operator password" in viewer.predict("nope", api_name="/on_login")

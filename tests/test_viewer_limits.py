@@ -149,7 +149,9 @@ def public_app(tmp_path_factory):
 
 
 def chat_args(text: str) -> tuple:
-    return text, "dummy:gated", "dummy:gated", False, "", 0, 1, 16, "", ""
+    # message, models A and B, compare, system, temperature, top-p, max new tokens, stops (the repetition settings
+    # keep their defaults)
+    return text, "dummy:gated", "dummy:gated", False, "", 0, 1, 16, ""
 
 
 def streaming(job, timeout: float = 60):

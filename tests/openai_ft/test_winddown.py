@@ -192,7 +192,7 @@ def test_train_locally_instead_starts_a_real_training_job(app_dirs, train_file, 
         assert plan.examples == summary["examples"] == 12 and plan.steps == 9 and config.limit is None
         text = tab.comparison_markdown(summary, plan, TODAY)
         assert text.startswith(f"🚀 Started **`{plan.run_id}`**: watch it in the **Fine-tune** tab")
-        assert "**Leaderboard** tab's compare" in text and "no measurement yet" in text
+        assert "**Compare them**" in text and "no measurement yet" in text
     finally:
         run_jobs.cancel(plan.run_id)
     assert run_jobs.get(plan.run_id).status == "cancelled"

@@ -233,9 +233,9 @@ def train(spec: dict, run_dir: Path, *, capture: bool = False, resume: bool = Fa
                 seen["before"], seen["from_disk"] = start_weights(seen["loaded"], base_folder(config.base_model))
                 return model, notes
 
-            def save(model, tokenizer, kind, folder):
+            def save(model, tokenizer, kind, folder, *rest):
                 seen["model"] = model
-                return original_save(model, tokenizer, kind, folder)
+                return original_save(model, tokenizer, kind, folder, *rest)
 
             mp.setattr(methods.Method, "apply", apply)
             mp.setattr(recipe, "save", save)
