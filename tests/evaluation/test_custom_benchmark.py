@@ -388,15 +388,3 @@ def test_records_benchmarks_keep_their_hash():
     choice = {**pinned, "mode": "choice", "metrics": ["classification", "auroc"], "prompt": "ddi.binary"}
     del choice["parser"]
     assert benchmarks.from_dict(choice, "p.yaml").config_hash() == "c1ecd4707262d260"
-
-
-# -- the builtin model -----------------------------------------------------------------------------------------------
-@pytest.mark.slow
-def test_choice_mode_on_the_builtin_model_scores_six_raw_pairs(pairs, tmp_path, builtin_folder):
-    bench = custom.build(str(pairs), template="ddi.binary", reference="label", mode="choice")
-    [result] = evaluate("builtin:smollm2-135m-instruct", bench, tmp_path / "out", Options(batch_size=6))
-    assert result.items == 6 and result.metrics["unparseable"] == 0
-    rows = [json.loads(line) for line in Path(result.predictions_path).read_text(encoding="utf-8").splitlines()]
-    for row in rows:
-        assert set(row["probabilities"]) == set(LABELS)
-        assert sum(row["normalised_probabilities"].values()) == pytest.approx(1)

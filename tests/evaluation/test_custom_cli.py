@@ -218,6 +218,10 @@ def test_a_raw_pairs_file_runs_in_choice_mode_on_the_builtin_model(pairs, isolat
     assert result["metrics"]["unparseable"] == 0 and 0 <= result["metrics"]["auroc"] <= 1
     low, high = result["intervals"]["accuracy"]["low"], result["intervals"]["accuracy"]["high"]
     assert low <= result["metrics"]["accuracy"] <= high
+    (predictions,) = isolated_runs.rglob("predictions.jsonl")  # every item has a probability per label
+    for row in map(json.loads, predictions.read_text(encoding="utf-8").splitlines()):
+        assert set(row["probabilities"]) == set(LABELS)
+        assert sum(row["normalised_probabilities"].values()) == pytest.approx(1)
 
 
 @pytest.mark.parametrize("typed, message", [
