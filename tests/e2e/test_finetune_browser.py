@@ -35,8 +35,18 @@ def wait_for_text(page, selector, needle, timeout=60, fail_on=None):
 
 def step_of(page) -> int:
     """The step counter of the figures table ('12/60'), 0 before the first step."""
-    found = re.search(r"(\d+)/(\d+)", text_of(page, "#ft-figures"))
+    # whole numbers only: while an update is in flight Gradio's overlay adds "processing | 0.2/0.1s" to the element
+    found = re.search(r"(?<![\d.])(\d+)/(\d+)(?![\d.])", text_of(page, "#ft-figures"))
     return int(found.group(1)) if found else 0
+
+
+def settles_at(page, step, timeout=30) -> bool:
+    """The counter shows `step` once the page's last update has landed (a finished run's figures may still be
+    re-rendering when its status already says done)."""
+    deadline = time.time() + timeout
+    while step_of(page) != step and time.time() < deadline:
+        time.sleep(0.2)
+    return step_of(page) == step
 
 
 def wait_for_step(page, step, timeout=90):
@@ -141,7 +151,7 @@ def test_train_watch_cancel_and_resume(start_app, page, tmp_path, monkeypatch, g
     page.get_by_role("option", name=re.compile(first)).click()
     status = wait_for_text(page, "#ft-status", "done", 300, fail_on="failed")
     assert first in status and "done: 30 steps" in status and "trainable parameters (" in status
-    assert step_of(page) == 30
+    assert settles_at(page, 30)
     assert plot_has_data(page, "#ft-loss-plot") and plot_has_data(page, "#ft-lr-plot")
     assert plot_has_data(page, "#ft-grad-plot")
     assert f"run:{first}" in text_of(page, "#ft-reference")
@@ -161,7 +171,7 @@ def test_train_watch_cancel_and_resume(start_app, page, tmp_path, monkeypatch, g
     wait_for_text(page, "#ft-figures", "checkpoints at step 10, 20", 30)
     page.locator("#ft-cancel").click()
     cancelled = wait_for_text(page, "#ft-status", "cancelled", 30)
-    assert "last checkpoint is step 20" in cancelled and step_of(page) == 20
+    assert "last checkpoint is step 20" in cancelled and settles_at(page, 20)
     gate.write_text("30")  # the resumed run is held after step 30, so the reloaded page finds it running
     page.locator("#ft-resume").click()
     wait_for_text(page, "#ft-message", f"Resuming {third} from checkpoint step 20", 30)
@@ -173,5 +183,5 @@ def test_train_watch_cancel_and_resume(start_app, page, tmp_path, monkeypatch, g
     wait_for_step(page, 30)  # its steps continue beyond the checkpoint
     gate.unlink()
     done = wait_for_text(page, "#ft-status", "done", 180, fail_on="failed")
-    assert "done: 40 steps" in done and step_of(page) == 40
+    assert "done: 40 steps" in done and settles_at(page, 40)
     assert "Traceback" not in page.content()
